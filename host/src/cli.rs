@@ -1,0 +1,846 @@
+//! The `capdesk` command line (clap). Each command opens the data dir, does one thing
+//! through the engine, store or sandbox, and prints it for a person or, with `--json`,
+//! as JSON. The command and field names are a contract: add, don't rename.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::capability::Capability;
+use crate::connectors::sandbox::NewUser;
+use crate::connectors::{NewTicket, Person, Psa as _};
+use crate::engine::Desk;
+use crate::store::{parse_run_id, parse_ticket_id, run_label, ticket_label};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "capdesk",
+    version,
+    about = "Autonomous L1 service desk for MSPs: sandboxed WebAssembly playbooks resolve routine tickets"
+)]
+pub struct Cli {
+    /// The data directory (SQLite database, installed plugins, compiled cache).
+    #[arg(
+        long,
+        global = true,
+        env = "CAPDESK_DATA",
+        default_value = "./capdesk-data"
+    )]
+    pub data: PathBuf,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Manage tenants (the MSP's clients).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Install, inspect and list plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Grant capabilities to a plugin for a tenant.
+    Grant {
+        tenant: String,
+        plugin: String,
+        /// Capabilities to grant (e.g. idp.read idp.unlock).
+        #[arg(required_unless_present = "all")]
+        capabilities: Vec<String>,
+        /// Grant every capability the plugin's manifest asks for.
+        #[arg(long, conflicts_with = "capabilities")]
+        all: bool,
+    },
+    /// Take capabilities back from a plugin for a tenant.
+    Revoke {
+        tenant: String,
+        plugin: String,
+        #[arg(required = true)]
+        capabilities: Vec<String>,
+    },
+    /// List a tenant's grants, plugin by plugin.
+    Grants { tenant: String },
+    /// Memory and guest-time limits of runs.
+    #[command(subcommand)]
+    Limits(LimitsCommand),
+    /// The embedded sandbox directory, sign-in and chat outbox.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Submit and look at tickets.
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+    /// Look at runs.
+    #[command(subcommand)]
+    Run(RunCommand),
+    /// Set up a demo tenant in a fresh temporary data dir and run a scripted set of tickets.
+    Demo,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Add a tenant.
+    Add {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Install a plugin component (or the bundled plugins).
+    Install {
+        #[arg(required_unless_present = "bundled")]
+        file: Option<PathBuf>,
+        /// Install the plugins bundled into this binary.
+        #[arg(long, conflicts_with = "file")]
+        bundled: bool,
+    },
+    /// Show a component's manifest, requested capabilities and imports without installing it.
+    Inspect { file: PathBuf },
+    /// List installed plugins.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LimitsCommand {
+    /// Set limits; `*` as tenant or plugin means all.
+    Set {
+        tenant: String,
+        plugin: String,
+        #[arg(long)]
+        memory_mib: Option<u32>,
+        #[arg(long)]
+        guest_ms: Option<u32>,
+    },
+    /// Show the limits a run of PLUGIN for TENANT gets.
+    Show { tenant: String, plugin: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SandboxCommand {
+    /// Users of the sandbox directory.
+    #[command(subcommand)]
+    User(SandboxUserCommand),
+    /// Sign in as a sandbox user, as they would at the login page.
+    SignIn {
+        tenant: String,
+        email: String,
+        password: String,
+    },
+    /// Messages capdesk sent to a tenant's people.
+    Outbox { tenant: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SandboxUserCommand {
+    /// Add a user to a tenant's sandbox directory.
+    Add(UserArgs),
+    /// Show a user with their event log.
+    Show { tenant: String, email: String },
+    /// List a tenant's users.
+    List { tenant: String },
+}
+
+#[derive(Args, Debug)]
+pub struct UserArgs {
+    tenant: String,
+    email: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    locked: bool,
+    #[arg(long)]
+    disabled: bool,
+    #[arg(long)]
+    privileged: bool,
+    #[arg(long)]
+    manager: Option<String>,
+    #[arg(long)]
+    department: Option<String>,
+    /// An initial password (otherwise the user has none until a reset).
+    #[arg(long)]
+    password: Option<String>,
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    #[arg(long = "license")]
+    licenses: Vec<String>,
+    #[arg(long = "mfa")]
+    mfa_methods: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TicketCommand {
+    /// Submit a ticket: triage picks a plugin, the plugin runs, the outcome is printed.
+    Submit {
+        tenant: String,
+        /// The requester's email.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        subject: String,
+        #[arg(long, default_value = "")]
+        body: String,
+        /// The channel proved who the requester is (a signed-in chat or portal user).
+        #[arg(long)]
+        verified: bool,
+        /// The requester's display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the ticket came from.
+        #[arg(long, default_value = "cli")]
+        channel: String,
+        /// A structured field, KEY=VALUE (e.g. target=ann@acme.test).
+        #[arg(long = "field", value_parser = parse_field)]
+        fields: Vec<(String, String)>,
+    },
+    /// Show a ticket: status, notes and runs.
+    Show { id: String },
+    /// List a tenant's tickets, newest first.
+    List {
+        tenant: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunCommand {
+    /// Show a run with every host call it made.
+    Show { id: String },
+}
+
+fn parse_field(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!(
+            "`{s}` is not KEY=VALUE (for example target=ann@acme.test)"
+        )),
+    }
+}
+
+fn parse_capabilities(names: &[String]) -> anyhow::Result<Vec<Capability>> {
+    names.iter().map(|n| Ok(n.parse::<Capability>()?)).collect()
+}
+
+/// Print `value` as JSON, or `text` for a person.
+fn emit<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        let t = text();
+        if !t.is_empty() {
+            println!("{}", t.trim_end());
+        }
+    }
+    Ok(())
+}
+
+/// Run one command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Demo = cli.command {
+        return crate::demo::run(cli.json).await;
+    }
+    let desk = Desk::open(&cli.data).await?;
+    let json = cli.json;
+    match cli.command {
+        Command::Demo => unreachable!("handled above"),
+        Command::Tenant(TenantCommand::Add { id, name }) => {
+            let name = name.unwrap_or_else(|| id.clone());
+            let tenant = desk.store.add_tenant(&id, &name).await?;
+            emit(json, &tenant, || {
+                format!("added tenant {} ({})", tenant.id, tenant.name)
+            })
+        }
+        Command::Tenant(TenantCommand::List) => {
+            let tenants = desk.store.tenants().await?;
+            emit(json, &tenants, || {
+                if tenants.is_empty() {
+                    return "no tenants yet; add one with `capdesk tenant add ID --name NAME`"
+                        .into();
+                }
+                tenants
+                    .iter()
+                    .map(|t| format!("{:<24} {}\n", t.id, t.name))
+                    .collect()
+            })
+        }
+        Command::Plugin(PluginCommand::Install { file, bundled }) => {
+            let installed = if bundled {
+                desk.install_bundled().await?
+            } else {
+                let file = file.expect("clap requires FILE without --bundled");
+                let bytes =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                vec![
+                    desk.install_plugin(&bytes)
+                        .await
+                        .with_context(|| format!("installing {}", file.display()))?,
+                ]
+            };
+            let out: Vec<_> = installed.iter().map(plugin_json).collect();
+            emit(json, &out, || {
+                installed
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "installed {} {} (category {}, sha256 {}); grant it per tenant with `capdesk grant TENANT {} --all`\n",
+                            p.id, p.version, p.category, &p.hash[..12], p.id
+                        )
+                    })
+                    .collect()
+            })
+        }
+        Command::Plugin(PluginCommand::Inspect { file }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let (inspection, _) = desk.runtime.inspect(&bytes).await?;
+            emit(json, &inspection, || {
+                let mut s = format!(
+                    "{} ({} bytes, sha256 {})\n",
+                    file.display(),
+                    inspection.size_bytes,
+                    inspection.hash
+                );
+                if let Some(m) = &inspection.manifest {
+                    s += &format!(
+                        "plugin:       {} {}\ncategory:     {}\ndescription:  {}\n",
+                        m.id, m.version, m.category, m.description
+                    );
+                    s += "capabilities:\n";
+                    for c in &m.capabilities {
+                        s += &format!("  {:<14} {}\n", c.name(), c.description());
+                    }
+                    let names: Vec<&str> = m.templates.iter().map(|t| t.name.as_str()).collect();
+                    s += &format!("templates:    {}\n", names.join(", "));
+                }
+                s += "imports:\n";
+                for i in &inspection.imports {
+                    s += &format!("  {i}\n");
+                }
+                match &inspection.refused {
+                    Some(why) => s += &format!("INSTALL WOULD BE REFUSED: {why}\n"),
+                    None => s += "can be installed\n",
+                }
+                s
+            })
+        }
+        Command::Plugin(PluginCommand::List) => {
+            let plugins = desk.store.plugins().await?;
+            let out: Vec<_> = plugins.iter().map(plugin_json).collect();
+            emit(json, &out, || {
+                if plugins.is_empty() {
+                    return "no plugins installed; `capdesk plugin install --bundled` installs the bundled ones".into();
+                }
+                plugins
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{:<20} {:<8} {:<18} {}\n",
+                            p.id, p.version, p.category, p.description
+                        )
+                    })
+                    .collect()
+            })
+        }
+        Command::Grant {
+            tenant,
+            plugin,
+            capabilities,
+            all,
+        } => {
+            desk.store.tenant(&tenant).await?;
+            let record = desk.store.plugin(&plugin).await?;
+            let caps = if all {
+                desk.grant_all(&tenant, &plugin).await?
+            } else {
+                let caps = parse_capabilities(&capabilities)?;
+                let manifest: crate::runtime::Manifest = serde_json::from_str(&record.manifest)?;
+                let unrequested: Vec<&str> = caps
+                    .iter()
+                    .filter(|c| !manifest.capabilities.contains(c))
+                    .map(|c| c.name())
+                    .collect();
+                if !unrequested.is_empty() {
+                    anyhow::bail!(
+                        "plugin {plugin} does not ask for {}; it asks for: {}",
+                        unrequested.join(", "),
+                        manifest
+                            .capabilities
+                            .iter()
+                            .map(|c| c.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                desk.store.grant(&tenant, &plugin, &caps).await?;
+                caps
+            };
+            let granted = desk.store.granted(&tenant, &plugin).await?;
+            emit(
+                json,
+                &json!({ "tenant": tenant, "plugin": plugin, "granted": granted }),
+                || {
+                    format!(
+                        "granted {} to {plugin} for {tenant}; it now holds: {}",
+                        caps.iter().map(|c| c.name()).collect::<Vec<_>>().join(", "),
+                        granted
+                            .iter()
+                            .map(|c| c.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+            )
+        }
+        Command::Revoke {
+            tenant,
+            plugin,
+            capabilities,
+        } => {
+            desk.store.tenant(&tenant).await?;
+            desk.store.plugin(&plugin).await?;
+            let caps = parse_capabilities(&capabilities)?;
+            desk.store.revoke(&tenant, &plugin, &caps).await?;
+            let granted = desk.store.granted(&tenant, &plugin).await?;
+            emit(
+                json,
+                &json!({ "tenant": tenant, "plugin": plugin, "granted": granted }),
+                || {
+                    format!(
+                        "revoked {} from {plugin} for {tenant}; it now holds: {}",
+                        capabilities.join(", "),
+                        if granted.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            granted
+                                .iter()
+                                .map(|c| c.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    )
+                },
+            )
+        }
+        Command::Grants { tenant } => {
+            desk.store.tenant(&tenant).await?;
+            let mut rows = Vec::new();
+            for p in desk.store.plugins().await? {
+                let manifest: crate::runtime::Manifest = serde_json::from_str(&p.manifest)?;
+                let granted = desk.store.granted(&tenant, &p.id).await?;
+                let missing: Vec<Capability> = manifest
+                    .capabilities
+                    .iter()
+                    .filter(|c| !granted.contains(c))
+                    .copied()
+                    .collect();
+                rows.push(
+                    json!({ "plugin": p.id, "granted": granted, "requested_not_granted": missing }),
+                );
+            }
+            emit(json, &rows, || {
+                rows.iter()
+                    .map(|r| {
+                        let list = |v: &serde_json::Value| {
+                            let items: Vec<&str> = v
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|x| x.as_str())
+                                .collect();
+                            if items.is_empty() {
+                                "-".to_string()
+                            } else {
+                                items.join(" ")
+                            }
+                        };
+                        format!(
+                            "{:<20} granted: {}\n{:<20} not granted: {}\n",
+                            r["plugin"].as_str().unwrap_or_default(),
+                            list(&r["granted"]),
+                            "",
+                            list(&r["requested_not_granted"])
+                        )
+                    })
+                    .collect()
+            })
+        }
+        Command::Limits(LimitsCommand::Set {
+            tenant,
+            plugin,
+            memory_mib,
+            guest_ms,
+        }) => {
+            if memory_mib.is_none() && guest_ms.is_none() {
+                anyhow::bail!("say what to set: --memory-mib N and/or --guest-ms N");
+            }
+            if let Some(m) = memory_mib
+                && !(1..=crate::runtime::MAX_MEMORY_MIB).contains(&m)
+            {
+                anyhow::bail!(
+                    "--memory-mib must be between 1 and {}",
+                    crate::runtime::MAX_MEMORY_MIB
+                );
+            }
+            if guest_ms == Some(0) {
+                anyhow::bail!("--guest-ms must be at least 1");
+            }
+            if tenant != "*" {
+                desk.store.tenant(&tenant).await?;
+            }
+            desk.store
+                .set_limits(&tenant, &plugin, memory_mib, guest_ms)
+                .await?;
+            let limits = desk.store.limits(&tenant, &plugin).await?;
+            emit(json, &limits, || {
+                format!(
+                    "runs of {plugin} for {tenant}: {} MiB memory, {} ms guest time",
+                    limits.memory_mib, limits.guest_ms
+                )
+            })
+        }
+        Command::Limits(LimitsCommand::Show { tenant, plugin }) => {
+            let limits = desk.store.limits(&tenant, &plugin).await?;
+            emit(json, &limits, || {
+                format!(
+                    "runs of {plugin} for {tenant}: {} MiB memory, {} ms guest time",
+                    limits.memory_mib, limits.guest_ms
+                )
+            })
+        }
+        Command::Sandbox(cmd) => sandbox(&desk, json, cmd).await,
+        Command::Ticket(cmd) => ticket(&desk, json, cmd).await,
+        Command::Run(RunCommand::Show { id }) => {
+            let run = desk.store.run(parse_run_id(&id)?).await?;
+            let journal = desk.store.journal(run.id).await?;
+            let scores: serde_json::Value = serde_json::from_str(&run.scores).unwrap_or_default();
+            let calls: Vec<serde_json::Value> = journal
+                .iter()
+                .map(|e| {
+                    json!({
+                        "seq": e.seq,
+                        "function": e.function,
+                        "capability": e.capability,
+                        "arguments": serde_json::from_str::<serde_json::Value>(&e.args).unwrap_or_default(),
+                        "decision": e.decision,
+                        "result": serde_json::from_str::<serde_json::Value>(&e.result).unwrap_or_default(),
+                        "at": e.at,
+                    })
+                })
+                .collect();
+            let out = json!({
+                "run": run_label(run.id), "tenant": run.tenant, "ticket": ticket_label(run.ticket),
+                "plugin": run.plugin, "plugin_version": run.plugin_version, "plugin_hash": run.plugin_hash,
+                "status": run.status, "reason": run.reason, "scores": scores, "guest_us": run.guest_us,
+                "started_at": run.started_at, "finished_at": run.finished_at, "calls": calls,
+            });
+            emit(json, &out, || {
+                let mut s = format!(
+                    "{} for {} ({}): {} by {}\nreason: {}\nguest time: {} µs\n\n",
+                    run_label(run.id),
+                    ticket_label(run.ticket),
+                    run.tenant,
+                    run.status,
+                    run.plugin.as_deref().unwrap_or("no plugin"),
+                    run.reason,
+                    run.guest_us
+                );
+                for e in &journal {
+                    s += &format!(
+                        "{:>3}  {:<32} {:<10} {}\n     args {}\n     → {}\n",
+                        e.seq,
+                        e.function,
+                        e.decision.split(':').next().unwrap_or_default(),
+                        e.capability.as_deref().unwrap_or(""),
+                        e.args,
+                        e.result
+                    );
+                }
+                s
+            })
+        }
+    }
+}
+
+fn plugin_json(p: &crate::store::InstalledPlugin) -> serde_json::Value {
+    let manifest: serde_json::Value = serde_json::from_str(&p.manifest).unwrap_or_default();
+    let imports: serde_json::Value = serde_json::from_str(&p.imports).unwrap_or_default();
+    json!({
+        "id": p.id, "version": p.version, "category": p.category, "description": p.description,
+        "hash": p.hash, "size_bytes": p.size_bytes, "installed_at": p.installed_at,
+        "capabilities": manifest["capabilities"], "imports": imports,
+    })
+}
+
+async fn sandbox(desk: &Desk, json: bool, cmd: SandboxCommand) -> anyhow::Result<()> {
+    match cmd {
+        SandboxCommand::User(SandboxUserCommand::Add(u)) => {
+            desk.store.tenant(&u.tenant).await?;
+            let user = desk
+                .sandbox(&u.tenant)
+                .add_user(&NewUser {
+                    email: u.email,
+                    name: u.name.unwrap_or_default(),
+                    locked: u.locked,
+                    disabled: u.disabled,
+                    privileged: u.privileged,
+                    manager: u.manager,
+                    department: u.department,
+                    password: u.password,
+                    groups: u.groups,
+                    licenses: u.licenses,
+                    mfa_methods: u.mfa_methods,
+                })
+                .await?;
+            emit(json, &user, || {
+                format!(
+                    "added {} ({}) to {}'s sandbox directory",
+                    user.email, user.name, u.tenant
+                )
+            })
+        }
+        SandboxCommand::User(SandboxUserCommand::Show { tenant, email }) => {
+            desk.store.tenant(&tenant).await?;
+            let report = desk.sandbox(&tenant).user_report(&email).await?;
+            emit(json, &report, || {
+                let u = &report.user;
+                let yes = |b: bool| if b { "yes" } else { "no" };
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "-".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                let mut s = format!(
+                    "{} ({})\nenabled: {}  locked: {}  privileged: {}  must change password: {}  sessions: {}\nmanager: {}  department: {}\ngroups: {}\nlicenses: {}\nmfa methods: {}\nmailboxes: {}\nevents:\n",
+                    u.email,
+                    u.name,
+                    yes(u.enabled),
+                    yes(u.locked),
+                    yes(u.privileged),
+                    yes(report.must_change_password),
+                    report.active_sessions,
+                    u.manager.as_deref().unwrap_or("-"),
+                    u.department.as_deref().unwrap_or("-"),
+                    list(&u.groups),
+                    list(&u.licenses),
+                    list(&u.mfa_methods),
+                    list(&u.mailboxes)
+                );
+                for e in &report.events {
+                    s += &format!("  {}  {:<18} {}\n", e.at, e.action, e.detail);
+                }
+                s
+            })
+        }
+        SandboxCommand::User(SandboxUserCommand::List { tenant }) => {
+            desk.store.tenant(&tenant).await?;
+            let users = desk.sandbox(&tenant).users().await?;
+            emit(json, &users, || {
+                users
+                    .iter()
+                    .map(|u| {
+                        let mut flags = Vec::new();
+                        if u.locked {
+                            flags.push("locked")
+                        }
+                        if !u.enabled {
+                            flags.push("disabled")
+                        }
+                        if u.privileged {
+                            flags.push("privileged")
+                        }
+                        format!("{:<32} {:<24} {}\n", u.email, u.name, flags.join(" "))
+                    })
+                    .collect()
+            })
+        }
+        SandboxCommand::SignIn {
+            tenant,
+            email,
+            password,
+        } => {
+            desk.store.tenant(&tenant).await?;
+            let result = desk.sandbox(&tenant).sign_in(&email, &password).await?;
+            emit(
+                json,
+                &json!({ "email": email, "result": result }),
+                || match result {
+                    crate::connectors::sandbox::SignIn::Ok => format!("{email} signed in"),
+                    crate::connectors::sandbox::SignIn::MustChangePassword => format!(
+                        "{email} signed in with a temporary password and must choose a new one"
+                    ),
+                    crate::connectors::sandbox::SignIn::BadPassword => {
+                        format!("sign-in refused: wrong password for {email}")
+                    }
+                    crate::connectors::sandbox::SignIn::Locked => {
+                        format!("sign-in refused: {email} is locked out")
+                    }
+                    crate::connectors::sandbox::SignIn::Disabled => {
+                        format!("sign-in refused: {email} is disabled")
+                    }
+                    crate::connectors::sandbox::SignIn::NoPasswordSet => {
+                        format!("sign-in refused: {email} has no password yet")
+                    }
+                },
+            )
+        }
+        SandboxCommand::Outbox { tenant } => {
+            desk.store.tenant(&tenant).await?;
+            let messages = desk.sandbox(&tenant).outbox().await?;
+            emit(json, &messages, || {
+                if messages.is_empty() {
+                    return format!("no messages sent to {tenant}'s people yet");
+                }
+                messages
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "#{} {} to {}\n{}\n\n",
+                            m.id,
+                            m.at,
+                            m.recipient,
+                            indent(&m.text)
+                        )
+                    })
+                    .collect()
+            })
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn ticket(desk: &Desk, json: bool, cmd: TicketCommand) -> anyhow::Result<()> {
+    match cmd {
+        TicketCommand::Submit {
+            tenant,
+            from,
+            subject,
+            body,
+            verified,
+            name,
+            channel,
+            fields,
+        } => {
+            let submission = desk
+                .submit(
+                    &tenant,
+                    NewTicket {
+                        subject,
+                        body,
+                        requester: Person {
+                            email: from,
+                            name: name.unwrap_or_default(),
+                        },
+                        channel,
+                        requester_verified: verified,
+                        fields,
+                    },
+                )
+                .await?;
+            emit(json, &submission, || {
+                format!(
+                    "{} {} ({}, {}): {}",
+                    submission.ticket,
+                    submission.status.name(),
+                    submission.plugin.as_deref().unwrap_or("no plugin"),
+                    submission.run,
+                    submission.reason
+                )
+            })
+        }
+        TicketCommand::Show { id } => {
+            let number = parse_ticket_id(&id)?;
+            let tenant = desk.store.ticket_tenant(number).await?;
+            let record = desk
+                .sandbox(&tenant)
+                .get_ticket(&ticket_label(number))
+                .await?;
+            let runs = desk.store.runs_of_ticket(number).await?;
+            let runs_json: Vec<_> = runs
+                .iter()
+                .map(|r| json!({ "run": run_label(r.id), "plugin": r.plugin, "status": r.status, "reason": r.reason }))
+                .collect();
+            let out = json!({
+                "ticket": record.ticket.id, "tenant": tenant, "status": record.status,
+                "subject": record.ticket.details.subject, "body": record.ticket.details.body,
+                "requester": record.ticket.details.requester, "channel": record.ticket.details.channel,
+                "requester_verified": record.ticket.details.requester_verified,
+                "fields": record.ticket.details.fields, "parent": record.parent,
+                "notes": record.notes, "runs": runs_json,
+            });
+            emit(json, &out, || {
+                let t = &record.ticket;
+                let mut s = format!(
+                    "{} [{}] {}\nfrom {} via {}{}\n\n{}\n\nnotes:\n",
+                    t.id,
+                    record.status.name(),
+                    t.details.subject,
+                    t.details.requester.email,
+                    t.details.channel,
+                    if t.details.requester_verified {
+                        " (verified)"
+                    } else {
+                        ""
+                    },
+                    t.details.body
+                );
+                for n in &record.notes {
+                    s += &format!(
+                        "  [{}] {} by {}\n{}\n",
+                        n.visibility.name(),
+                        n.created_at,
+                        n.author,
+                        indent(&indent(&n.text))
+                    );
+                }
+                s += "runs:\n";
+                for r in &runs {
+                    s += &format!(
+                        "  {} {} {}: {}\n",
+                        run_label(r.id),
+                        r.status,
+                        r.plugin.as_deref().unwrap_or("-"),
+                        r.reason
+                    );
+                }
+                s
+            })
+        }
+        TicketCommand::List { tenant, limit } => {
+            desk.store.tenant(&tenant).await?;
+            let tickets = desk.sandbox(&tenant).tickets(limit).await?;
+            emit(json, &tickets, || {
+                tickets
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{:<8} {:<12} {:<28} {}\n",
+                            t.ticket.id,
+                            t.status.name(),
+                            t.ticket.details.requester.email,
+                            t.ticket.details.subject
+                        )
+                    })
+                    .collect()
+            })
+        }
+    }
+}

@@ -1,0 +1,804 @@
+//! The embedded default connectors: a per-tenant directory, a ticket store and a chat
+//! outbox, persisted in the data dir's SQLite file. They behave like the real systems
+//! where it matters to a playbook: a locked user cannot sign in until unlocked, an
+//! unknown user is `not-found`, adding an existing member changes nothing and is not an
+//! error, and every change is appended to the user's event log.
+
+use async_trait::async_trait;
+use rand::RngExt as _;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use super::{
+    Chat, ConnectorError, DirectoryUser, Effect, Idp, MailboxRight, NewTicket, Note, Person, Psa,
+    Secret, Ticket, TicketRecord, TicketStatus, Visibility,
+};
+use crate::store::{parse_ticket_id, ticket_label};
+
+/// Failed sign-ins in a row that lock an account, as a directory's lockout policy would.
+pub const LOCKOUT_THRESHOLD: i64 = 5;
+
+/// The sandbox systems of one tenant.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    pool: SqlitePool,
+    tenant: String,
+}
+
+/// A user to create in the sandbox directory.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub locked: bool,
+    pub disabled: bool,
+    pub privileged: bool,
+    pub manager: Option<String>,
+    pub department: Option<String>,
+    pub password: Option<String>,
+    pub groups: Vec<String>,
+    pub licenses: Vec<String>,
+    pub mfa_methods: Vec<String>,
+}
+
+/// One change the sandbox directory made.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DirectoryEvent {
+    pub id: i64,
+    pub action: String,
+    pub detail: String,
+    pub at: String,
+}
+
+/// A user with their event log, as `capdesk sandbox user show` prints them.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserReport {
+    #[serde(flatten)]
+    pub user: DirectoryUser,
+    pub must_change_password: bool,
+    pub active_sessions: i64,
+    pub events: Vec<DirectoryEvent>,
+}
+
+/// A message in the chat outbox.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub recipient: String,
+    pub text: String,
+    pub at: String,
+}
+
+/// What a sign-in attempt against the sandbox directory gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignIn {
+    /// Signed in.
+    Ok,
+    /// Signed in with a temporary password: the user must choose a new one now.
+    MustChangePassword,
+    BadPassword,
+    Locked,
+    Disabled,
+    NoPasswordSet,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    email: String,
+    name: String,
+    enabled: bool,
+    locked: bool,
+    privileged: bool,
+    manager: Option<String>,
+    department: Option<String>,
+    password_hash: Option<String>,
+    must_change_password: bool,
+    failed_signins: i64,
+    sessions: i64,
+}
+
+fn db(e: sqlx::Error) -> ConnectorError {
+    ConnectorError::Upstream(format!("sandbox database: {e}"))
+}
+
+fn hash_password(salt: &str, password: &str) -> String {
+    let digest = Sha256::digest(format!("{salt}:{password}").as_bytes());
+    format!("{salt}${}", hex::encode(digest))
+}
+
+fn check_password(stored: &str, password: &str) -> bool {
+    stored
+        .split_once('$')
+        .is_some_and(|(salt, _)| hash_password(salt, password) == stored)
+}
+
+fn new_salt() -> String {
+    hex::encode(rand::rng().random::<[u8; 8]>())
+}
+
+fn normalize_email(email: &str) -> Result<String, ConnectorError> {
+    let e = email.trim().to_ascii_lowercase();
+    match e.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && domain.contains('.') && !e.contains(' ') => {
+            Ok(e)
+        }
+        _ => Err(ConnectorError::Invalid(format!(
+            "`{email}` is not an email address"
+        ))),
+    }
+}
+
+impl Sandbox {
+    pub fn new(pool: SqlitePool, tenant: &str) -> Sandbox {
+        Sandbox {
+            pool,
+            tenant: tenant.to_string(),
+        }
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    // ---- administration (the CLI's `sandbox` commands) ------------------------------
+
+    /// Create a user. Fails if the email is taken in this tenant.
+    pub async fn add_user(&self, u: &NewUser) -> Result<DirectoryUser, ConnectorError> {
+        let email = normalize_email(&u.email)?;
+        let manager = u.manager.as_deref().map(normalize_email).transpose()?;
+        let name = if u.name.trim().is_empty() {
+            email.split('@').next().unwrap_or_default().to_string()
+        } else {
+            u.name.trim().to_string()
+        };
+        let password_hash = u.password.as_deref().map(|p| hash_password(&new_salt(), p));
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let inserted = sqlx::query(
+            "INSERT INTO sandbox_users (tenant, email, name, enabled, locked, privileged, manager, department, password_hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.tenant)
+        .bind(&email)
+        .bind(&name)
+        .bind(!u.disabled)
+        .bind(u.locked)
+        .bind(u.privileged)
+        .bind(&manager)
+        .bind(&u.department)
+        .bind(&password_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if inserted.rows_affected() == 0 {
+            return Err(ConnectorError::Invalid(format!(
+                "user {email} already exists in tenant {}",
+                self.tenant
+            )));
+        }
+        for (kind, values) in [
+            ("group", &u.groups),
+            ("license", &u.licenses),
+            ("mfa", &u.mfa_methods),
+        ] {
+            for v in values {
+                self.insert_attr(&mut tx, &email, kind, v).await?;
+            }
+        }
+        self.event(&mut tx, &email, "created", "").await?;
+        tx.commit().await.map_err(db)?;
+        self.find_user(&email).await
+    }
+
+    /// A user with their event log.
+    pub async fn user_report(&self, email: &str) -> Result<UserReport, ConnectorError> {
+        let email = normalize_email(email)?;
+        let row = self.row(&email).await?;
+        let user = self.find_user(&email).await?;
+        let events = sqlx::query_as(
+            "SELECT id, action, detail, at FROM sandbox_events WHERE tenant = ? AND email = ? ORDER BY id",
+        )
+        .bind(&self.tenant)
+        .bind(&email)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(UserReport {
+            user,
+            must_change_password: row.must_change_password,
+            active_sessions: row.sessions,
+            events,
+        })
+    }
+
+    pub async fn users(&self) -> Result<Vec<DirectoryUser>, ConnectorError> {
+        let emails: Vec<(String,)> =
+            sqlx::query_as("SELECT email FROM sandbox_users WHERE tenant = ? ORDER BY email")
+                .bind(&self.tenant)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        let mut users = Vec::with_capacity(emails.len());
+        for (email,) in emails {
+            users.push(self.find_user(&email).await?);
+        }
+        Ok(users)
+    }
+
+    /// Messages sent to people of this tenant, oldest first.
+    pub async fn outbox(&self) -> Result<Vec<OutboxMessage>, ConnectorError> {
+        sqlx::query_as(
+            "SELECT id, recipient, text, at FROM sandbox_outbox WHERE tenant = ? ORDER BY id",
+        )
+        .bind(&self.tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)
+    }
+
+    /// Try to sign in, as the user would at the login page. Failed attempts count
+    /// towards a lockout; a locked or disabled account is refused whatever the password.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignIn, ConnectorError> {
+        let email = normalize_email(email)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let row = self.row_in(&mut tx, &email).await?;
+        let outcome = if !row.enabled {
+            SignIn::Disabled
+        } else if row.locked {
+            SignIn::Locked
+        } else if let Some(hash) = row.password_hash.as_deref() {
+            if check_password(hash, password) {
+                sqlx::query("UPDATE sandbox_users SET failed_signins = 0, sessions = sessions + 1 WHERE tenant = ? AND email = ?")
+                    .bind(&self.tenant)
+                    .bind(&email)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                self.event(&mut tx, &email, "signed-in", "").await?;
+                if row.must_change_password {
+                    SignIn::MustChangePassword
+                } else {
+                    SignIn::Ok
+                }
+            } else {
+                let failed = row.failed_signins + 1;
+                let lock = failed >= LOCKOUT_THRESHOLD;
+                sqlx::query("UPDATE sandbox_users SET failed_signins = ?, locked = ? WHERE tenant = ? AND email = ?")
+                    .bind(failed)
+                    .bind(lock)
+                    .bind(&self.tenant)
+                    .bind(&email)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                self.event(
+                    &mut tx,
+                    &email,
+                    "sign-in-failed",
+                    &format!("attempt {failed}"),
+                )
+                .await?;
+                if lock {
+                    self.event(&mut tx, &email, "locked", "too many failed sign-ins")
+                        .await?;
+                }
+                SignIn::BadPassword
+            }
+        } else {
+            SignIn::NoPasswordSet
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(outcome)
+    }
+
+    // ---- helpers ---------------------------------------------------------------------
+
+    async fn row(&self, email: &str) -> Result<UserRow, ConnectorError> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        self.fetch_row(&mut conn, email).await
+    }
+
+    async fn row_in(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        email: &str,
+    ) -> Result<UserRow, ConnectorError> {
+        self.fetch_row(tx, email).await
+    }
+
+    async fn fetch_row(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        email: &str,
+    ) -> Result<UserRow, ConnectorError> {
+        sqlx::query_as(
+            "SELECT email, name, enabled, locked, privileged, manager, department, password_hash,
+                    must_change_password, failed_signins, sessions
+             FROM sandbox_users WHERE tenant = ? AND email = ?",
+        )
+        .bind(&self.tenant)
+        .bind(email)
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| ConnectorError::NotFound(format!("no user {email} in the directory")))
+    }
+
+    async fn event(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        email: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), ConnectorError> {
+        sqlx::query(
+            "INSERT INTO sandbox_events (tenant, email, action, detail) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&self.tenant)
+        .bind(email)
+        .bind(action)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_attr(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        email: &str,
+        kind: &str,
+        value: &str,
+    ) -> Result<bool, ConnectorError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(ConnectorError::Invalid(format!("an empty {kind} name")));
+        }
+        let r = sqlx::query(
+            "INSERT INTO sandbox_user_attrs (tenant, email, kind, value) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.tenant)
+        .bind(email)
+        .bind(kind)
+        .bind(value)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn attrs(&self, email: &str, kind: &str) -> Result<Vec<String>, ConnectorError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT value FROM sandbox_user_attrs WHERE tenant = ? AND email = ? AND kind = ? ORDER BY value",
+        )
+        .bind(&self.tenant)
+        .bind(email)
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows.into_iter().map(|(v,)| v).collect())
+    }
+
+    /// Add or remove one set-valued attribute of an existing user, logging the change.
+    async fn change_attr(
+        &self,
+        email: &str,
+        kind: &str,
+        value: &str,
+        add: bool,
+        action: &str,
+    ) -> Result<Effect, ConnectorError> {
+        let email = normalize_email(email)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        self.row_in(&mut tx, &email).await?;
+        let changed = if add {
+            self.insert_attr(&mut tx, &email, kind, value).await?
+        } else {
+            sqlx::query(
+                "DELETE FROM sandbox_user_attrs WHERE tenant = ? AND email = ? AND kind = ? AND value = ?",
+            )
+            .bind(&self.tenant)
+            .bind(&email)
+            .bind(kind)
+            .bind(value.trim())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+                > 0
+        };
+        if changed {
+            self.event(&mut tx, &email, action, value.trim()).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(if changed {
+            Effect::Changed
+        } else {
+            Effect::Unchanged
+        })
+    }
+
+    /// Set boolean/integer columns of a user when they differ, logging the change.
+    async fn update_user(
+        &self,
+        email: &str,
+        needs_change: impl FnOnce(&UserRow) -> bool,
+        set_sql: &str,
+        action: &str,
+    ) -> Result<Effect, ConnectorError> {
+        let email = normalize_email(email)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let row = self.row_in(&mut tx, &email).await?;
+        if !needs_change(&row) {
+            return Ok(Effect::Unchanged);
+        }
+        sqlx::query(&format!(
+            "UPDATE sandbox_users SET {set_sql} WHERE tenant = ? AND email = ?"
+        ))
+        .bind(&self.tenant)
+        .bind(&email)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        self.event(&mut tx, &email, action, "").await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Effect::Changed)
+    }
+}
+
+#[async_trait]
+impl Idp for Sandbox {
+    async fn find_user(&self, email: &str) -> Result<DirectoryUser, ConnectorError> {
+        let email = normalize_email(email)?;
+        let row = self.row(&email).await?;
+        Ok(DirectoryUser {
+            groups: self.attrs(&email, "group").await?,
+            licenses: self.attrs(&email, "license").await?,
+            mfa_methods: self.attrs(&email, "mfa").await?,
+            mailboxes: self.attrs(&email, "mailbox").await?,
+            email: row.email,
+            name: row.name,
+            enabled: row.enabled,
+            locked: row.locked,
+            privileged: row.privileged,
+            manager: row.manager,
+            department: row.department,
+        })
+    }
+
+    async fn unlock_account(&self, email: &str) -> Result<Effect, ConnectorError> {
+        self.update_user(
+            email,
+            |u| u.locked,
+            "locked = 0, failed_signins = 0",
+            "unlocked",
+        )
+        .await
+    }
+
+    async fn set_temporary_password(
+        &self,
+        email: &str,
+        password: &Secret,
+    ) -> Result<(), ConnectorError> {
+        let email = normalize_email(email)?;
+        let hash = hash_password(&new_salt(), password.expose());
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let row = self.row_in(&mut tx, &email).await?;
+        if !row.enabled {
+            return Err(ConnectorError::Invalid(format!(
+                "the account {email} is disabled; its password cannot be reset"
+            )));
+        }
+        sqlx::query(
+            "UPDATE sandbox_users SET password_hash = ?, must_change_password = 1, failed_signins = 0
+             WHERE tenant = ? AND email = ?",
+        )
+        .bind(&hash)
+        .bind(&self.tenant)
+        .bind(&email)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        self.event(
+            &mut tx,
+            &email,
+            "password-reset",
+            "temporary password, change at next sign-in",
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn require_mfa_reregistration(&self, email: &str) -> Result<Effect, ConnectorError> {
+        let email = normalize_email(email)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        self.row_in(&mut tx, &email).await?;
+        let removed = sqlx::query(
+            "DELETE FROM sandbox_user_attrs WHERE tenant = ? AND email = ? AND kind = 'mfa'",
+        )
+        .bind(&self.tenant)
+        .bind(&email)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if removed == 0 {
+            return Ok(Effect::Unchanged);
+        }
+        self.event(
+            &mut tx,
+            &email,
+            "mfa-reset",
+            &format!("{removed} method(s) removed"),
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Effect::Changed)
+    }
+
+    async fn revoke_sessions(&self, email: &str) -> Result<Effect, ConnectorError> {
+        self.update_user(
+            email,
+            |u| u.sessions > 0,
+            "sessions = 0",
+            "sessions-revoked",
+        )
+        .await
+    }
+
+    async fn add_group_member(&self, group: &str, email: &str) -> Result<Effect, ConnectorError> {
+        self.change_attr(email, "group", group, true, "group-added")
+            .await
+    }
+
+    async fn remove_group_member(
+        &self,
+        group: &str,
+        email: &str,
+    ) -> Result<Effect, ConnectorError> {
+        self.change_attr(email, "group", group, false, "group-removed")
+            .await
+    }
+
+    async fn assign_license(&self, email: &str, sku: &str) -> Result<Effect, ConnectorError> {
+        self.change_attr(email, "license", sku, true, "license-assigned")
+            .await
+    }
+
+    async fn remove_license(&self, email: &str, sku: &str) -> Result<Effect, ConnectorError> {
+        self.change_attr(email, "license", sku, false, "license-removed")
+            .await
+    }
+
+    async fn grant_mailbox_access(
+        &self,
+        mailbox: &str,
+        email: &str,
+        right: MailboxRight,
+    ) -> Result<Effect, ConnectorError> {
+        let value = format!("{}:{}", normalize_email(mailbox)?, right.name());
+        self.change_attr(email, "mailbox", &value, true, "mailbox-granted")
+            .await
+    }
+
+    async fn remove_mailbox_access(
+        &self,
+        mailbox: &str,
+        email: &str,
+        right: MailboxRight,
+    ) -> Result<Effect, ConnectorError> {
+        let value = format!("{}:{}", normalize_email(mailbox)?, right.name());
+        self.change_attr(email, "mailbox", &value, false, "mailbox-removed")
+            .await
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    id: i64,
+    subject: String,
+    body: String,
+    requester_email: String,
+    requester_name: String,
+    channel: String,
+    verified: bool,
+    fields: String,
+    status: String,
+    parent: Option<i64>,
+}
+
+impl Sandbox {
+    fn parse_id(&self, id: &str) -> Result<i64, ConnectorError> {
+        parse_ticket_id(id).map_err(|e| ConnectorError::Invalid(e.to_string()))
+    }
+
+    async fn ticket_row(&self, id: i64) -> Result<TicketRow, ConnectorError> {
+        sqlx::query_as(
+            "SELECT id, subject, body, requester_email, requester_name, channel, verified, fields, status, parent
+             FROM tickets WHERE id = ? AND tenant = ?",
+        )
+        .bind(id)
+        .bind(&self.tenant)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| ConnectorError::NotFound(format!("no ticket {} for tenant {}", ticket_label(id), self.tenant)))
+    }
+
+    /// Tickets of this tenant, newest first.
+    pub async fn tickets(&self, limit: i64) -> Result<Vec<TicketRecord>, ConnectorError> {
+        let ids: Vec<(i64,)> =
+            sqlx::query_as("SELECT id FROM tickets WHERE tenant = ? ORDER BY id DESC LIMIT ?")
+                .bind(&self.tenant)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        let mut out = Vec::new();
+        for (id,) in ids {
+            out.push(self.get_ticket(&ticket_label(id)).await?);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Psa for Sandbox {
+    async fn create_ticket(&self, t: &NewTicket) -> Result<Ticket, ConnectorError> {
+        let requester = normalize_email(&t.requester.email)?;
+        let fields =
+            serde_json::to_string(&t.fields).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO tickets (tenant, subject, body, requester_email, requester_name, channel, verified, fields)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&self.tenant)
+        .bind(&t.subject)
+        .bind(&t.body)
+        .bind(&requester)
+        .bind(&t.requester.name)
+        .bind(&t.channel)
+        .bind(t.requester_verified)
+        .bind(fields)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut details = t.clone();
+        details.requester.email = requester;
+        Ok(Ticket {
+            id: ticket_label(id),
+            details,
+        })
+    }
+
+    async fn get_ticket(&self, id: &str) -> Result<TicketRecord, ConnectorError> {
+        let n = self.parse_id(id)?;
+        let row = self.ticket_row(n).await?;
+        let notes: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT visibility, author, text, created_at FROM ticket_notes WHERE ticket = ? ORDER BY id",
+        )
+        .bind(n)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(TicketRecord {
+            ticket: Ticket {
+                id: ticket_label(row.id),
+                details: NewTicket {
+                    subject: row.subject,
+                    body: row.body,
+                    requester: Person {
+                        email: row.requester_email,
+                        name: row.requester_name,
+                    },
+                    channel: row.channel,
+                    requester_verified: row.verified,
+                    fields: serde_json::from_str(&row.fields).unwrap_or_default(),
+                },
+            },
+            status: TicketStatus::parse(&row.status).unwrap_or(TicketStatus::New),
+            notes: notes
+                .into_iter()
+                .map(|(v, author, text, created_at)| Note {
+                    visibility: if v == "public" {
+                        Visibility::Public
+                    } else {
+                        Visibility::Internal
+                    },
+                    author,
+                    text,
+                    created_at,
+                })
+                .collect(),
+            parent: row.parent.map(ticket_label),
+        })
+    }
+
+    async fn add_note(
+        &self,
+        id: &str,
+        text: &str,
+        visibility: Visibility,
+        author: &str,
+    ) -> Result<(), ConnectorError> {
+        let n = self.parse_id(id)?;
+        self.ticket_row(n).await?;
+        if text.trim().is_empty() {
+            return Err(ConnectorError::Invalid("a note needs some text".into()));
+        }
+        sqlx::query(
+            "INSERT INTO ticket_notes (ticket, visibility, author, text) VALUES (?, ?, ?, ?)",
+        )
+        .bind(n)
+        .bind(visibility.name())
+        .bind(author)
+        .bind(text)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn set_status(&self, id: &str, status: TicketStatus) -> Result<(), ConnectorError> {
+        let n = self.parse_id(id)?;
+        let r = sqlx::query(
+            "UPDATE tickets SET status = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ? AND tenant = ?",
+        )
+        .bind(status.name())
+        .bind(n)
+        .bind(&self.tenant)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if r.rows_affected() == 0 {
+            return Err(ConnectorError::NotFound(format!("no ticket {id}")));
+        }
+        Ok(())
+    }
+
+    async fn link_to_parent(&self, id: &str, parent: &str) -> Result<(), ConnectorError> {
+        let n = self.parse_id(id)?;
+        let p = self.parse_id(parent)?;
+        if n == p {
+            return Err(ConnectorError::Invalid(
+                "a ticket cannot be its own parent".into(),
+            ));
+        }
+        self.ticket_row(p).await?;
+        let r = sqlx::query("UPDATE tickets SET parent = ? WHERE id = ? AND tenant = ?")
+            .bind(p)
+            .bind(n)
+            .bind(&self.tenant)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if r.rows_affected() == 0 {
+            return Err(ConnectorError::NotFound(format!("no ticket {id}")));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Chat for Sandbox {
+    async fn send(&self, to: &str, text: &str) -> Result<(), ConnectorError> {
+        let to = normalize_email(to)?;
+        if text.trim().is_empty() {
+            return Err(ConnectorError::Invalid("a message needs some text".into()));
+        }
+        sqlx::query("INSERT INTO sandbox_outbox (tenant, recipient, text) VALUES (?, ?, ?)")
+            .bind(&self.tenant)
+            .bind(&to)
+            .bind(text)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}

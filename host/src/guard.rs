@@ -1,0 +1,396 @@
+//! The one path every host call of a run takes: grant check, then journal, then
+//! connector. A call whose capability the tenant did not grant to the plugin is
+//! journaled as denied and never reaches a connector. The guard speaks domain types
+//! (`connectors::*`) and knows nothing of wasmtime; `runtime::host` translates the WIT
+//! calls into these methods.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::capability::{Capability, HostFunction};
+use crate::connectors::{
+    ConnectorError, Connectors, DirectoryUser, Effect, MailboxRight, Secret, TicketRecord,
+    TicketStatus, Visibility,
+};
+use crate::store::NewJournalEntry;
+
+/// How long a temporary password works before the user must have changed it.
+pub const TEMPORARY_PASSWORD_MINUTES: u32 = 60;
+
+/// Why a host call did not do what the plugin asked; becomes the WIT `failure`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "failure", content = "message", rename_all = "kebab-case")]
+pub enum Failure {
+    #[error("denied: {0}")]
+    Denied(String),
+    #[error("rejected: {0}")]
+    Rejected(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("upstream failure: {0}")]
+    Upstream(String),
+}
+
+impl From<ConnectorError> for Failure {
+    fn from(e: ConnectorError) -> Failure {
+        match e {
+            ConnectorError::NotFound(m) => Failure::NotFound(m),
+            ConnectorError::Invalid(m) => Failure::Invalid(m),
+            ConnectorError::Upstream(m) => Failure::Upstream(m),
+        }
+    }
+}
+
+/// Where a temporary credential went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub channel: String,
+    pub recipient: String,
+    pub expires_in_minutes: u32,
+}
+
+/// A structured log line a plugin emitted.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub level: String,
+    pub message: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// The host side of one run: who it runs for, what it may do, what it did.
+pub struct Guard {
+    tenant: String,
+    plugin: String,
+    granted: BTreeSet<Capability>,
+    connectors: Connectors,
+    journal: Vec<NewJournalEntry>,
+}
+
+impl Guard {
+    pub fn new(
+        tenant: &str,
+        plugin: &str,
+        granted: BTreeSet<Capability>,
+        connectors: Connectors,
+    ) -> Guard {
+        Guard {
+            tenant: tenant.to_string(),
+            plugin: plugin.to_string(),
+            granted,
+            connectors,
+            journal: Vec::new(),
+        }
+    }
+
+    /// The calls made so far, in order.
+    pub fn journal(&self) -> &[NewJournalEntry] {
+        &self.journal
+    }
+
+    pub fn into_journal(self) -> Vec<NewJournalEntry> {
+        self.journal
+    }
+
+    /// Check the grant for `function`, run `op` if granted, and journal either way.
+    async fn call<T, F>(&mut self, function: HostFunction, args: Value, op: F) -> Result<T, Failure>
+    where
+        T: Serialize,
+        F: Future<Output = Result<T, Failure>>,
+    {
+        let capability = function.capability();
+        if !self.granted.contains(&capability) {
+            let why = format!(
+                "capability `{capability}` is not granted to plugin `{}` for tenant `{}` \
+                 (an admin can run `capdesk grant {} {} {capability}`)",
+                self.plugin, self.tenant, self.tenant, self.plugin
+            );
+            tracing::info!(tenant = %self.tenant, plugin = %self.plugin, %function, "denied: {capability} not granted");
+            let failure = Failure::Denied(why);
+            self.push(
+                function,
+                args,
+                format!("denied: {capability} not granted"),
+                json!(failure),
+            );
+            return Err(failure);
+        }
+        let result = op.await;
+        let recorded = match &result {
+            Ok(v) => json!({ "ok": v }),
+            Err(f) => json!({ "error": f }),
+        };
+        self.push(function, args, "allowed".into(), recorded);
+        result
+    }
+
+    fn push(&mut self, function: HostFunction, args: Value, decision: String, result: Value) {
+        self.journal.push(NewJournalEntry {
+            function: function.name().to_string(),
+            capability: Some(function.capability().name().to_string()),
+            args,
+            decision,
+            result,
+        });
+    }
+
+    /// Record a log line from the plugin (needs no capability).
+    pub fn log(&mut self, line: LogLine) {
+        tracing::info!(tenant = %self.tenant, plugin = %self.plugin, level = %line.level, "plugin: {}", line.message);
+        self.journal.push(NewJournalEntry {
+            function: "log.emit".into(),
+            capability: None,
+            args: json!(line),
+            decision: "-".into(),
+            result: Value::Null,
+        });
+    }
+
+    // ---- idp -----------------------------------------------------------------------
+
+    pub async fn find_user(&mut self, email: &str) -> Result<DirectoryUser, Failure> {
+        let idp = self.connectors.idp.clone();
+        self.call(HostFunction::FindUser, json!({ "email": email }), async {
+            Ok(idp.find_user(email).await?)
+        })
+        .await
+    }
+
+    pub async fn unlock_account(&mut self, email: &str) -> Result<Effect, Failure> {
+        let idp = self.connectors.idp.clone();
+        self.call(
+            HostFunction::UnlockAccount,
+            json!({ "email": email }),
+            async { Ok(idp.unlock_account(email).await?) },
+        )
+        .await
+    }
+
+    /// Make a temporary password, set it, and deliver it to the account owner by chat.
+    /// The plugin learns only where it went; the journal never holds the secret.
+    pub async fn reset_password(&mut self, email: &str) -> Result<Delivery, Failure> {
+        let idp = self.connectors.idp.clone();
+        let chat = self.connectors.chat.clone();
+        self.call(HostFunction::ResetPassword, json!({ "email": email }), async {
+            let owner = idp.find_user(email).await?;
+            if !owner.enabled {
+                return Err(Failure::Invalid(format!(
+                    "the account {} is disabled; a technician must re-enable it first",
+                    owner.email
+                )));
+            }
+            let secret = temporary_password();
+            idp.set_temporary_password(&owner.email, &secret).await?;
+            let message = format!(
+                "Your temporary password is: {}\nIt works for {TEMPORARY_PASSWORD_MINUTES} minutes. \
+                 You will be asked to choose a new password when you sign in.",
+                secret.expose()
+            );
+            chat.send(&owner.email, &message).await?;
+            Ok(Delivery {
+                channel: "chat".into(),
+                recipient: owner.email,
+                expires_in_minutes: TEMPORARY_PASSWORD_MINUTES,
+            })
+        })
+        .await
+    }
+
+    pub async fn require_mfa_reregistration(&mut self, email: &str) -> Result<Effect, Failure> {
+        let idp = self.connectors.idp.clone();
+        self.call(
+            HostFunction::RequireMfaReregistration,
+            json!({ "email": email }),
+            async { Ok(idp.require_mfa_reregistration(email).await?) },
+        )
+        .await
+    }
+
+    pub async fn revoke_sessions(&mut self, email: &str) -> Result<Effect, Failure> {
+        let idp = self.connectors.idp.clone();
+        self.call(
+            HostFunction::RevokeSessions,
+            json!({ "email": email }),
+            async { Ok(idp.revoke_sessions(email).await?) },
+        )
+        .await
+    }
+
+    pub async fn add_group_member(&mut self, group: &str, email: &str) -> Result<Effect, Failure> {
+        let idp = self.connectors.idp.clone();
+        let args = json!({ "group": group, "email": email });
+        self.call(HostFunction::AddGroupMember, args, async {
+            Ok(idp.add_group_member(group, email).await?)
+        })
+        .await
+    }
+
+    pub async fn remove_group_member(
+        &mut self,
+        group: &str,
+        email: &str,
+    ) -> Result<Effect, Failure> {
+        let idp = self.connectors.idp.clone();
+        let args = json!({ "group": group, "email": email });
+        self.call(HostFunction::RemoveGroupMember, args, async {
+            Ok(idp.remove_group_member(group, email).await?)
+        })
+        .await
+    }
+
+    pub async fn assign_license(&mut self, email: &str, sku: &str) -> Result<Effect, Failure> {
+        let idp = self.connectors.idp.clone();
+        let args = json!({ "email": email, "sku": sku });
+        self.call(HostFunction::AssignLicense, args, async {
+            Ok(idp.assign_license(email, sku).await?)
+        })
+        .await
+    }
+
+    pub async fn remove_license(&mut self, email: &str, sku: &str) -> Result<Effect, Failure> {
+        let idp = self.connectors.idp.clone();
+        let args = json!({ "email": email, "sku": sku });
+        self.call(HostFunction::RemoveLicense, args, async {
+            Ok(idp.remove_license(email, sku).await?)
+        })
+        .await
+    }
+
+    pub async fn grant_mailbox_access(
+        &mut self,
+        mailbox: &str,
+        email: &str,
+        right: MailboxRight,
+    ) -> Result<Effect, Failure> {
+        let idp = self.connectors.idp.clone();
+        let args = json!({ "mailbox": mailbox, "email": email, "right": right });
+        self.call(HostFunction::GrantMailboxAccess, args, async {
+            Ok(idp.grant_mailbox_access(mailbox, email, right).await?)
+        })
+        .await
+    }
+
+    pub async fn remove_mailbox_access(
+        &mut self,
+        mailbox: &str,
+        email: &str,
+        right: MailboxRight,
+    ) -> Result<Effect, Failure> {
+        let idp = self.connectors.idp.clone();
+        let args = json!({ "mailbox": mailbox, "email": email, "right": right });
+        self.call(HostFunction::RemoveMailboxAccess, args, async {
+            Ok(idp.remove_mailbox_access(mailbox, email, right).await?)
+        })
+        .await
+    }
+
+    // ---- psa -----------------------------------------------------------------------
+
+    pub async fn get_ticket(&mut self, id: &str) -> Result<TicketRecord, Failure> {
+        let psa = self.connectors.psa.clone();
+        self.call(HostFunction::GetTicket, json!({ "id": id }), async {
+            Ok(psa.get_ticket(id).await?)
+        })
+        .await
+    }
+
+    pub async fn add_note(
+        &mut self,
+        id: &str,
+        text: &str,
+        visibility: Visibility,
+    ) -> Result<(), Failure> {
+        let psa = self.connectors.psa.clone();
+        let author = format!("capdesk/{}", self.plugin);
+        let args = json!({ "id": id, "text": text, "visibility": visibility });
+        self.call(HostFunction::AddNote, args, async {
+            Ok(psa.add_note(id, text, visibility, &author).await?)
+        })
+        .await
+    }
+
+    pub async fn set_status(&mut self, id: &str, status: TicketStatus) -> Result<(), Failure> {
+        let psa = self.connectors.psa.clone();
+        self.call(
+            HostFunction::SetStatus,
+            json!({ "id": id, "status": status }),
+            async { Ok(psa.set_status(id, status).await?) },
+        )
+        .await
+    }
+
+    pub async fn link_to_parent(&mut self, id: &str, parent: &str) -> Result<(), Failure> {
+        let psa = self.connectors.psa.clone();
+        self.call(
+            HostFunction::LinkToParent,
+            json!({ "id": id, "parent": parent }),
+            async { Ok(psa.link_to_parent(id, parent).await?) },
+        )
+        .await
+    }
+
+    // ---- chat ----------------------------------------------------------------------
+
+    pub async fn send(&mut self, to: &str, text: &str) -> Result<(), Failure> {
+        let chat = self.connectors.chat.clone();
+        self.call(
+            HostFunction::ChatSend,
+            json!({ "to": to, "text": text }),
+            async { Ok(chat.send(to, text).await?) },
+        )
+        .await
+    }
+
+    /// Ask a person a question. Answers arrive through a channel that can wait for
+    /// them (the web chat, Slack, Teams); the embedded sandbox chat has no person on
+    /// the other end, so the question is delivered and the call fails as `upstream`,
+    /// which a playbook treats as "escalate to a technician".
+    pub async fn ask(
+        &mut self,
+        to: &str,
+        question: &str,
+        choices: &[String],
+    ) -> Result<String, Failure> {
+        let chat = self.connectors.chat.clone();
+        let args = json!({ "to": to, "question": question, "choices": choices });
+        self.call(HostFunction::ChatAsk, args, async {
+            let options = if choices.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", choices.join(" / "))
+            };
+            chat.send(to, &format!("{question}{options}")).await?;
+            Err::<String, _>(Failure::Upstream(
+                "this tenant's chat cannot collect answers; a technician will follow up".into(),
+            ))
+        })
+        .await
+    }
+}
+
+/// A temporary password: 16 characters from an alphabet without look-alikes, with at
+/// least one of each class that directory complexity rules ask for.
+fn temporary_password() -> Secret {
+    use rand::RngExt as _;
+    const LOWER: &[u8] = b"abcdefghijkmnpqrstuvwxyz";
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const DIGIT: &[u8] = b"23456789";
+    const SYMBOL: &[u8] = b"!#%+=?@";
+    let mut rng = rand::rng();
+    let mut chars: Vec<u8> = [LOWER, UPPER, DIGIT, SYMBOL]
+        .iter()
+        .map(|set| set[rng.random_range(0..set.len())])
+        .collect();
+    let all: Vec<u8> = [LOWER, UPPER, DIGIT, SYMBOL].concat();
+    while chars.len() < 16 {
+        chars.push(all[rng.random_range(0..all.len())]);
+    }
+    for i in (1..chars.len()).rev() {
+        chars.swap(i, rng.random_range(0..=i));
+    }
+    Secret::new(String::from_utf8(chars).expect("ascii"))
+}

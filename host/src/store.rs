@@ -1,0 +1,509 @@
+//! Persistence of capdesk's own records with sqlx: tenants, installed plugins, grants,
+//! limits, runs and their journal. Opens the data dir's SQLite file and applies the
+//! migrations. Knows nothing of business rules: it stores and loads rows. (The sandbox
+//! connectors keep their tables in the same file, through the same pool.)
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::capability::Capability;
+
+/// The capdesk database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// A client of the MSP.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// An installed plugin as recorded at install time.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct InstalledPlugin {
+    pub id: String,
+    pub version: String,
+    pub category: String,
+    pub description: String,
+    /// SHA-256 of the component bytes; the run pins it.
+    pub hash: String,
+    /// The manifest as JSON (see `runtime::Manifest`).
+    pub manifest: String,
+    /// The component's imports as a JSON list of names.
+    pub imports: String,
+    pub size_bytes: i64,
+    pub installed_at: String,
+}
+
+/// One run of a plugin on a ticket.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RunRow {
+    pub id: i64,
+    pub tenant: String,
+    pub ticket: i64,
+    pub plugin: Option<String>,
+    pub plugin_version: Option<String>,
+    pub plugin_hash: Option<String>,
+    pub status: String,
+    pub reason: String,
+    pub scores: String,
+    pub seed: i64,
+    pub guest_us: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// One journaled host call.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub function: String,
+    pub capability: Option<String>,
+    pub args: String,
+    pub decision: String,
+    pub result: String,
+    pub at: String,
+}
+
+/// Memory and guest-time limits that apply to one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    pub memory_mib: u32,
+    pub guest_ms: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_mib: 64,
+            guest_ms: 2000,
+        }
+    }
+}
+
+/// A run that was not found.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} `{id}` does not exist{hint}")]
+pub struct NotFound {
+    pub what: &'static str,
+    pub id: String,
+    pub hint: &'static str,
+}
+
+impl Store {
+    /// Open (creating if needed) the SQLite database at `path` and migrate it.
+    pub async fn open(path: &Path) -> anyhow::Result<Store> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening the database {}", path.display()))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .with_context(|| format!("migrating the database {}", path.display()))?;
+        Ok(Store { pool })
+    }
+
+    /// The connection pool, for the sandbox connectors that share this file.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    // ---- tenants -------------------------------------------------------------------
+
+    pub async fn add_tenant(&self, id: &str, name: &str) -> anyhow::Result<Tenant> {
+        validate_id("tenant id", id)?;
+        let inserted =
+            sqlx::query("INSERT INTO tenants (id, name) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
+        if inserted.rows_affected() == 0 {
+            anyhow::bail!("tenant `{id}` already exists; `capdesk tenant list` shows every tenant");
+        }
+        self.tenant(id).await
+    }
+
+    pub async fn tenants(&self) -> anyhow::Result<Vec<Tenant>> {
+        Ok(
+            sqlx::query_as("SELECT id, name, created_at FROM tenants ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn tenant(&self, id: &str) -> anyhow::Result<Tenant> {
+        sqlx::query_as("SELECT id, name, created_at FROM tenants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                NotFound {
+                    what: "tenant",
+                    id: id.to_string(),
+                    hint: "; add it with `capdesk tenant add ID`",
+                }
+                .into()
+            })
+    }
+
+    // ---- plugins -------------------------------------------------------------------
+
+    /// Record an installed plugin, replacing an earlier version with the same id.
+    pub async fn put_plugin(&self, p: &InstalledPlugin) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO plugins (id, version, category, description, hash, manifest, imports, size_bytes)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, category = excluded.category,
+               description = excluded.description, hash = excluded.hash, manifest = excluded.manifest,
+               imports = excluded.imports, size_bytes = excluded.size_bytes,
+               installed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        )
+        .bind(&p.id)
+        .bind(&p.version)
+        .bind(&p.category)
+        .bind(&p.description)
+        .bind(&p.hash)
+        .bind(&p.manifest)
+        .bind(&p.imports)
+        .bind(p.size_bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn plugins(&self) -> anyhow::Result<Vec<InstalledPlugin>> {
+        Ok(sqlx::query_as("SELECT * FROM plugins ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn plugin(&self, id: &str) -> anyhow::Result<InstalledPlugin> {
+        sqlx::query_as("SELECT * FROM plugins WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                NotFound {
+                    what: "plugin",
+                    id: id.to_string(),
+                    hint: "; `capdesk plugin list` shows the installed plugins",
+                }
+                .into()
+            })
+    }
+
+    // ---- grants --------------------------------------------------------------------
+
+    pub async fn grant(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        caps: &[Capability],
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for cap in caps {
+            sqlx::query("INSERT INTO grants (tenant, plugin, capability) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(tenant)
+                .bind(plugin)
+                .bind(cap.name())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn revoke(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        caps: &[Capability],
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for cap in caps {
+            sqlx::query("DELETE FROM grants WHERE tenant = ? AND plugin = ? AND capability = ?")
+                .bind(tenant)
+                .bind(plugin)
+                .bind(cap.name())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The capabilities granted to `plugin` for `tenant`.
+    pub async fn granted(
+        &self,
+        tenant: &str,
+        plugin: &str,
+    ) -> anyhow::Result<BTreeSet<Capability>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT capability FROM grants WHERE tenant = ? AND plugin = ?")
+                .bind(tenant)
+                .bind(plugin)
+                .fetch_all(&self.pool)
+                .await?;
+        // A name this build does not know (from a newer capdesk) grants nothing.
+        Ok(rows.into_iter().filter_map(|(c,)| c.parse().ok()).collect())
+    }
+
+    /// Every grant of a tenant, as (plugin, capability) pairs.
+    pub async fn grants_of(&self, tenant: &str) -> anyhow::Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT plugin, capability FROM grants WHERE tenant = ? ORDER BY plugin, capability",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    // ---- limits --------------------------------------------------------------------
+
+    pub async fn set_limits(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        memory_mib: Option<u32>,
+        guest_ms: Option<u32>,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO limits (tenant, plugin, memory_mib, guest_ms) VALUES (?, ?, ?, ?)
+             ON CONFLICT (tenant, plugin) DO UPDATE SET
+               memory_mib = coalesce(excluded.memory_mib, memory_mib),
+               guest_ms = coalesce(excluded.guest_ms, guest_ms)",
+        )
+        .bind(tenant)
+        .bind(plugin)
+        .bind(memory_mib)
+        .bind(guest_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The limits for one run: each value from the most specific row that sets it
+    /// (tenant and plugin, then plugin, then tenant, then everything), else the default.
+    pub async fn limits(&self, tenant: &str, plugin: &str) -> anyhow::Result<Limits> {
+        let rows: Vec<(String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT tenant, plugin, memory_mib, guest_ms FROM limits
+             WHERE tenant IN (?, '*') AND plugin IN (?, '*')",
+        )
+        .bind(tenant)
+        .bind(plugin)
+        .fetch_all(&self.pool)
+        .await?;
+        let rank = |t: &str, p: &str| (t != "*") as u8 + 2 * (p != "*") as u8;
+        let mut sorted = rows;
+        sorted.sort_by_key(|(t, p, _, _)| std::cmp::Reverse(rank(t, p)));
+        let mut limits = Limits::default();
+        if let Some(m) = sorted.iter().find_map(|r| r.2) {
+            limits.memory_mib = m as u32;
+        }
+        if let Some(g) = sorted.iter().find_map(|r| r.3) {
+            limits.guest_ms = g as u32;
+        }
+        Ok(limits)
+    }
+
+    // ---- runs ----------------------------------------------------------------------
+
+    pub async fn start_run(&self, tenant: &str, ticket: i64, seed: i64) -> anyhow::Result<i64> {
+        let row: (i64,) = sqlx::query_as(
+            "INSERT INTO runs (tenant, ticket, status, seed) VALUES (?, ?, 'running', ?) RETURNING id",
+        )
+        .bind(tenant)
+        .bind(ticket)
+        .bind(seed)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.0)
+    }
+
+    /// Record which plugin the run uses, and the triage scores that chose it.
+    pub async fn set_run_plugin(
+        &self,
+        run: i64,
+        plugin: Option<&InstalledPlugin>,
+        scores: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query("UPDATE runs SET plugin = ?, plugin_version = ?, plugin_hash = ?, scores = ? WHERE id = ?")
+            .bind(plugin.map(|p| p.id.as_str()))
+            .bind(plugin.map(|p| p.version.as_str()))
+            .bind(plugin.map(|p| p.hash.as_str()))
+            .bind(scores)
+            .bind(run)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Write the run's journal and final status in one transaction.
+    pub async fn finish_run(
+        &self,
+        run: i64,
+        status: &str,
+        reason: &str,
+        guest_us: i64,
+        journal: &[NewJournalEntry],
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (seq, e) in journal.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO run_calls (run, seq, function, capability, args, decision, result)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(run)
+            .bind(seq as i64 + 1)
+            .bind(&e.function)
+            .bind(e.capability.as_deref())
+            .bind(e.args.to_string())
+            .bind(&e.decision)
+            .bind(e.result.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE runs SET status = ?, reason = ?, guest_us = ?,
+               finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+        )
+        .bind(status)
+        .bind(reason)
+        .bind(guest_us)
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn run(&self, id: i64) -> anyhow::Result<RunRow> {
+        sqlx::query_as("SELECT * FROM runs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                NotFound {
+                    what: "run",
+                    id: format!("R-{id}"),
+                    hint: "; `capdesk ticket show ID` lists a ticket's runs",
+                }
+                .into()
+            })
+    }
+
+    pub async fn runs_of_ticket(&self, ticket: i64) -> anyhow::Result<Vec<RunRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM runs WHERE ticket = ? ORDER BY id")
+                .bind(ticket)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The tenant a ticket belongs to.
+    pub async fn ticket_tenant(&self, ticket: i64) -> anyhow::Result<String> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT tenant FROM tickets WHERE id = ?")
+            .bind(ticket)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|(t,)| t).ok_or_else(|| {
+            NotFound {
+                what: "ticket",
+                id: ticket_label(ticket),
+                hint: "; `capdesk ticket list TENANT` lists a tenant's tickets",
+            }
+            .into()
+        })
+    }
+
+    pub async fn journal(&self, run: i64) -> anyhow::Result<Vec<JournalEntry>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, function, capability, args, decision, result, at FROM run_calls
+             WHERE run = ? ORDER BY seq",
+        )
+        .bind(run)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// A journal entry made during a run, before it is stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewJournalEntry {
+    pub function: String,
+    pub capability: Option<String>,
+    pub args: serde_json::Value,
+    /// `allowed`, `denied: <why>`, or `-` for calls that need no capability.
+    pub decision: String,
+    pub result: serde_json::Value,
+}
+
+/// Ids (tenants, plugins) are lowercase letters, digits and dashes, so they are safe in
+/// file names, URLs and CLI arguments alike.
+pub fn validate_id(what: &str, id: &str) -> anyhow::Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-');
+    if !ok {
+        anyhow::bail!(
+            "`{id}` is not a valid {what}: use 1 to 64 lowercase letters, digits and dashes (e.g. `acme-corp`)"
+        );
+    }
+    Ok(())
+}
+
+/// Parse a ticket id as printed (`T-12`) or bare (`12`).
+pub fn parse_ticket_id(s: &str) -> anyhow::Result<i64> {
+    parse_prefixed("ticket", "T-", s)
+}
+
+/// Parse a run id as printed (`R-7`) or bare (`7`).
+pub fn parse_run_id(s: &str) -> anyhow::Result<i64> {
+    parse_prefixed("run", "R-", s)
+}
+
+fn parse_prefixed(what: &str, prefix: &str, s: &str) -> anyhow::Result<i64> {
+    let digits = s
+        .strip_prefix(prefix)
+        .or_else(|| s.strip_prefix(&prefix.to_lowercase()))
+        .unwrap_or(s);
+    digits
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            anyhow::anyhow!("`{s}` is not a {what} id; {what} ids look like `{prefix}12`")
+        })
+}
+
+pub fn ticket_label(id: i64) -> String {
+    format!("T-{id}")
+}
+
+pub fn run_label(id: i64) -> String {
+    format!("R-{id}")
+}
