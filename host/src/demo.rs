@@ -103,7 +103,6 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
                 groups: vec!["all-staff".into()],
                 licenses: vec!["M365-E3".into()],
                 mfa_methods: vec!["authenticator-app".into()],
-                ..NewUser::default()
             })
             .await?;
     }

@@ -61,7 +61,9 @@ pub mod triage;
 #[cfg(all(feature = "harness", not(target_family = "wasm")))]
 pub mod harness;
 
-pub use bindings::capdesk::playbook::types::{Effect, Failure, Manifest, Outcome, Person, Resolution, Template, Ticket};
+pub use bindings::capdesk::playbook::types::{
+    Effect, Failure, Manifest, Outcome, Person, Resolution, Template, Ticket,
+};
 
 /// The identity provider: find users, unlock, reset passwords, MFA, sessions, groups,
 /// licenses, mailboxes. Each function's capability is in its documentation.
@@ -98,7 +100,10 @@ pub mod log {
     }
 
     fn write(level: Level, message: &str, fields: &[(&str, &str)]) {
-        let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         emit(level, message, &fields);
     }
 }
@@ -139,7 +144,8 @@ impl Manifest {
 
     /// The capabilities the plugin calls for (`idp.read`, `idp.unlock`, ...).
     pub fn capabilities(mut self, names: &[&str]) -> Manifest {
-        self.capabilities.extend(names.iter().map(|n| n.to_string()));
+        self.capabilities
+            .extend(names.iter().map(|n| n.to_string()));
         self
     }
 
@@ -203,7 +209,10 @@ impl Failure {
 impl Ticket {
     /// A structured field the intake filled in.
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -234,6 +243,9 @@ macro_rules! export_playbook {
             }
         }
 
+        // Native builds of a plugin crate (cargo build/test/clippy on the workspace)
+        // carry no component exports: their names are not valid native symbols.
+        #[cfg(target_family = "wasm")]
         $crate::bindings::__export_playbook_bindings!(__CapdeskPlaybookExport with_types_in $crate::bindings);
     };
 }

@@ -468,6 +468,11 @@ fn stop_reason(e: &wasmtime::Error, state: &RunState) -> Stopped {
             Trap::StackOverflow => {
                 "the plugin overflowed its stack (unbounded recursion?)".to_string()
             }
+            // Rust guests keep their stack at the bottom of linear memory, so running
+            // off its end is an access below address 0: an out-of-bounds trap.
+            Trap::MemoryOutOfBounds => "the plugin crashed with an out-of-bounds memory access \
+                 (most often a stack overflow from unbounded recursion)"
+                .to_string(),
             Trap::UnreachableCodeReached if !stderr.is_empty() => "the plugin crashed".to_string(),
             Trap::Interrupt => "the plugin was interrupted".to_string(),
             other => format!("the plugin crashed: {other}"),

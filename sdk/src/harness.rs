@@ -1,0 +1,413 @@
+//! Scenario tests for a playbook, run with `cargo test` against the real capdesk runtime
+//! and its sandbox directory, ticket store and chat: no external system needed.
+//!
+//! ```ignore
+//! use capdesk_sdk::harness::{Scenario, ticket, user};
+//!
+//! #[tokio::test]
+//! async fn unlocks_a_verified_owner() {
+//!     Scenario::new()
+//!         .user(user("ann@acme.test").locked())
+//!         .ticket(ticket("ann@acme.test").subject("I'm locked out").verified())
+//!         .run()
+//!         .await
+//!         .assert_status("resolved")
+//!         .assert_called("idp.unlock-account")
+//!         .assert_message_to("ann@acme.test", "unlocked")
+//!         .assert_user("ann@acme.test", |u| assert!(!u.user.locked));
+//! }
+//! ```
+//!
+//! The plugin under test is the crate whose tests are running (cargo sets
+//! `CARGO_MANIFEST_DIR`); it is built once per test process for `wasm32-wasip2` with
+//! [`capdesk_build`]. Each scenario gets a fresh data dir, a tenant `acme` and, unless
+//! told otherwise, every capability the plugin's manifest asks for.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+pub use capdesk::capability::Capability;
+pub use capdesk::connectors::Visibility;
+use capdesk::connectors::sandbox::NewUser;
+pub use capdesk::connectors::sandbox::{OutboxMessage, UserReport};
+use capdesk::connectors::{NewTicket, Person, Psa as _, TicketRecord};
+use capdesk::engine::{Desk, Submission};
+use capdesk::store::{JournalEntry, parse_run_id};
+
+/// The tenant every scenario runs in.
+pub const TENANT: &str = "acme";
+
+/// A directory user for a scenario.
+#[derive(Debug, Clone)]
+pub struct UserSpec(NewUser);
+
+/// Start a user with this email (enabled, unlocked, not privileged).
+pub fn user(email: &str) -> UserSpec {
+    UserSpec(NewUser {
+        email: email.into(),
+        ..NewUser::default()
+    })
+}
+
+impl UserSpec {
+    pub fn name(mut self, name: &str) -> Self {
+        self.0.name = name.into();
+        self
+    }
+    pub fn locked(mut self) -> Self {
+        self.0.locked = true;
+        self
+    }
+    pub fn disabled(mut self) -> Self {
+        self.0.disabled = true;
+        self
+    }
+    pub fn privileged(mut self) -> Self {
+        self.0.privileged = true;
+        self
+    }
+    pub fn manager(mut self, email: &str) -> Self {
+        self.0.manager = Some(email.into());
+        self
+    }
+    pub fn department(mut self, name: &str) -> Self {
+        self.0.department = Some(name.into());
+        self
+    }
+    pub fn password(mut self, password: &str) -> Self {
+        self.0.password = Some(password.into());
+        self
+    }
+    pub fn group(mut self, group: &str) -> Self {
+        self.0.groups.push(group.into());
+        self
+    }
+    pub fn license(mut self, sku: &str) -> Self {
+        self.0.licenses.push(sku.into());
+        self
+    }
+    pub fn mfa(mut self, method: &str) -> Self {
+        self.0.mfa_methods.push(method.into());
+        self
+    }
+}
+
+/// The ticket of a scenario.
+#[derive(Debug, Clone)]
+pub struct TicketSpec(NewTicket);
+
+/// Start a ticket from this requester (channel `chat`, not verified).
+pub fn ticket(from: &str) -> TicketSpec {
+    TicketSpec(NewTicket {
+        subject: String::new(),
+        body: String::new(),
+        requester: Person {
+            email: from.into(),
+            name: String::new(),
+        },
+        channel: "chat".into(),
+        requester_verified: false,
+        fields: Vec::new(),
+    })
+}
+
+impl TicketSpec {
+    pub fn subject(mut self, s: &str) -> Self {
+        self.0.subject = s.into();
+        self
+    }
+    pub fn body(mut self, s: &str) -> Self {
+        self.0.body = s.into();
+        self
+    }
+    /// The channel proved who the requester is.
+    pub fn verified(mut self) -> Self {
+        self.0.requester_verified = true;
+        self
+    }
+    pub fn channel(mut self, c: &str) -> Self {
+        self.0.channel = c.into();
+        self
+    }
+    pub fn field(mut self, key: &str, value: &str) -> Self {
+        self.0.fields.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// A directory state, a ticket, and the grants the plugin runs with.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    plugin_dir: Option<PathBuf>,
+    users: Vec<UserSpec>,
+    ticket: Option<TicketSpec>,
+    revoked: Vec<Capability>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scenario {
+    pub fn new() -> Scenario {
+        Scenario {
+            plugin_dir: None,
+            users: Vec::new(),
+            ticket: None,
+            revoked: Vec::new(),
+        }
+    }
+
+    /// Test the plugin crate at `dir` instead of the crate whose tests are running.
+    pub fn plugin_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.plugin_dir = Some(dir.into());
+        self
+    }
+
+    pub fn user(mut self, u: UserSpec) -> Self {
+        self.users.push(u);
+        self
+    }
+
+    pub fn ticket(mut self, t: TicketSpec) -> Self {
+        self.ticket = Some(t);
+        self
+    }
+
+    /// Run without this capability (by name, e.g. `idp.unlock`).
+    pub fn revoke(mut self, capability: &str) -> Self {
+        let cap = capability
+            .parse()
+            .unwrap_or_else(|e| panic!("Scenario::revoke: {e}"));
+        self.revoked.push(cap);
+        self
+    }
+
+    /// Build (once) and install the plugin, set the scenario up, submit the ticket.
+    pub async fn run(self) -> Report {
+        let dir = match &self.plugin_dir {
+            Some(d) => d.clone(),
+            None => PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect(
+                "CARGO_MANIFEST_DIR is unset: run under cargo test, or use Scenario::plugin_dir",
+            )),
+        };
+        let component = component_for(&dir);
+        let ticket = self
+            .ticket
+            .expect("a scenario needs a ticket: .ticket(ticket(\"from@x\").subject(...))");
+
+        let data = tempfile::tempdir().expect("a temporary data dir");
+        let desk = Desk::open(data.path()).await.expect("opening capdesk");
+        let bytes = std::fs::read(&component).expect("reading the built component");
+        let plugin = desk
+            .install_plugin(&bytes)
+            .await
+            .unwrap_or_else(|e| panic!("installing the plugin: {e:#}"));
+        desk.store
+            .add_tenant(TENANT, "Acme (test)")
+            .await
+            .expect("adding the tenant");
+        desk.grant_all(TENANT, &plugin.id).await.expect("granting");
+        desk.store
+            .revoke(TENANT, &plugin.id, &self.revoked)
+            .await
+            .expect("revoking");
+        let sandbox = desk.sandbox(TENANT);
+        for u in &self.users {
+            sandbox
+                .add_user(&u.0)
+                .await
+                .unwrap_or_else(|e| panic!("adding user {}: {e}", u.0.email));
+        }
+        let submission = desk
+            .submit(TENANT, ticket.0)
+            .await
+            .unwrap_or_else(|e| panic!("submitting the ticket: {e:#}"));
+        let journal = desk
+            .store
+            .journal(parse_run_id(&submission.run).expect("run id"))
+            .await
+            .expect("reading the journal");
+        let record = sandbox
+            .get_ticket(&submission.ticket)
+            .await
+            .expect("reading the ticket");
+        let outbox = sandbox.outbox().await.expect("reading the outbox");
+        let mut users = HashMap::new();
+        for u in sandbox.users().await.expect("listing users") {
+            let report = sandbox.user_report(&u.email).await.expect("reading a user");
+            users.insert(u.email, report);
+        }
+        Report {
+            submission,
+            journal,
+            ticket: record,
+            outbox,
+            users,
+        }
+    }
+}
+
+fn component_for(dir: &Path) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<PathBuf, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(dir) {
+        return p.clone();
+    }
+    let path = capdesk_build::build_crate(dir)
+        .unwrap_or_else(|e| panic!("building the plugin under test:\n{e}"));
+    built.insert(dir.to_path_buf(), path.clone());
+    path
+}
+
+/// Everything a scenario produced, with assertions that explain themselves.
+#[derive(Debug)]
+pub struct Report {
+    pub submission: Submission,
+    pub journal: Vec<JournalEntry>,
+    pub ticket: TicketRecord,
+    pub outbox: Vec<OutboxMessage>,
+    pub users: HashMap<String, UserReport>,
+}
+
+impl Report {
+    /// `resolved`, `escalated` or `unmatched`.
+    pub fn status(&self) -> &str {
+        self.submission.status.name()
+    }
+
+    pub fn reason(&self) -> &str {
+        &self.submission.reason
+    }
+
+    fn story(&self) -> String {
+        let mut s = format!(
+            "\n--- scenario: {} {} by {:?}: {}\n--- host calls:\n",
+            self.submission.ticket,
+            self.status(),
+            self.submission.plugin,
+            self.submission.reason
+        );
+        for e in &self.journal {
+            let _ = writeln!(
+                s,
+                "  {:>2} {:<30} {:<8} {} -> {}",
+                e.seq, e.function, e.decision, e.args, e.result
+            );
+        }
+        s += "--- notes:\n";
+        for n in &self.ticket.notes {
+            let _ = writeln!(s, "  [{}] {}", n.visibility.name(), n.text);
+        }
+        s += "--- messages:\n";
+        for m in &self.outbox {
+            let _ = writeln!(s, "  to {}: {}", m.recipient, m.text);
+        }
+        s
+    }
+
+    pub fn assert_status(&self, status: &str) -> &Self {
+        assert_eq!(self.status(), status, "unexpected status{}", self.story());
+        self
+    }
+
+    pub fn assert_reason_contains(&self, text: &str) -> &Self {
+        assert!(
+            self.reason().contains(text),
+            "the reason does not mention {text:?}{}",
+            self.story()
+        );
+        self
+    }
+
+    /// The plugin made this host call (e.g. `idp.unlock-account`) and it was allowed.
+    pub fn assert_called(&self, function: &str) -> &Self {
+        assert!(
+            self.journal
+                .iter()
+                .any(|e| e.function == function && e.decision == "allowed"),
+            "expected an allowed call to {function}{}",
+            self.story()
+        );
+        self
+    }
+
+    /// The plugin never made this call with effect (a denied attempt is fine).
+    pub fn assert_not_called(&self, function: &str) -> &Self {
+        assert!(
+            !self
+                .journal
+                .iter()
+                .any(|e| e.function == function && e.decision == "allowed"),
+            "expected no allowed call to {function}{}",
+            self.story()
+        );
+        self
+    }
+
+    /// A call needing `capability` was denied.
+    pub fn assert_denied(&self, capability: &str) -> &Self {
+        assert!(
+            self.journal
+                .iter()
+                .any(|e| e.capability.as_deref() == Some(capability)
+                    && e.decision.starts_with("denied")),
+            "expected a call needing {capability} to be denied{}",
+            self.story()
+        );
+        self
+    }
+
+    pub fn assert_note(&self, visibility: Visibility, contains: &str) -> &Self {
+        assert!(
+            self.ticket
+                .notes
+                .iter()
+                .any(|n| n.visibility == visibility && n.text.contains(contains)),
+            "expected a {} note containing {contains:?}{}",
+            visibility.name(),
+            self.story()
+        );
+        self
+    }
+
+    pub fn assert_message_to(&self, to: &str, contains: &str) -> &Self {
+        assert!(
+            self.outbox
+                .iter()
+                .any(|m| m.recipient == to && m.text.contains(contains)),
+            "expected a message to {to} containing {contains:?}{}",
+            self.story()
+        );
+        self
+    }
+
+    /// No message, note or journal entry contains `text` (for secrets).
+    pub fn assert_nowhere_but_outbox(&self, text: &str) -> &Self {
+        let in_journal = self
+            .journal
+            .iter()
+            .any(|e| e.args.contains(text) || e.result.contains(text));
+        let in_notes = self.ticket.notes.iter().any(|n| n.text.contains(text));
+        assert!(
+            !in_journal && !in_notes,
+            "{text:?} leaked into the journal or notes{}",
+            self.story()
+        );
+        self
+    }
+
+    pub fn assert_user(&self, email: &str, check: impl FnOnce(&UserReport)) -> &Self {
+        let u = self
+            .users
+            .get(email)
+            .unwrap_or_else(|| panic!("no user {email} in the scenario's directory"));
+        check(u);
+        self
+    }
+}

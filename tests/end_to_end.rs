@@ -1,0 +1,515 @@
+//! End to end: the real `capdesk` binary, as separate processes, with the bundled
+//! plugins and hostile guest components built for these tests from `tests/guests/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// A scratch data dir and the commands to drive capdesk in it.
+struct Desk {
+    dir: tempfile::TempDir,
+}
+
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Desk {
+    fn new() -> Desk {
+        Desk {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_capdesk"))
+            .arg("--data")
+            .arg(self.dir.path())
+            .args(args)
+            .output()
+            .expect("running capdesk");
+        Output {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Run a command that must succeed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.ok,
+            "capdesk {args:?} failed:\n{}{}",
+            out.stdout, out.stderr
+        );
+        out.stdout
+    }
+
+    /// Run a command with `--json` that must succeed, and parse its output.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let text = self.ok(&all);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("capdesk {args:?} printed no JSON ({e}):\n{text}"))
+    }
+
+    /// A tenant with the bundled plugins granted everything they ask for.
+    fn with_tenant(self, tenant: &str) -> Desk {
+        if !self.ok(&["plugin", "list"]).contains("account-unlock") {
+            self.ok(&["plugin", "install", "--bundled"]);
+        }
+        self.ok(&["tenant", "add", tenant, "--name", "Test Co"]);
+        self.ok(&["grant", tenant, "account-unlock", "--all"]);
+        self.ok(&["grant", tenant, "password-reset", "--all"]);
+        self
+    }
+
+    fn submit(&self, tenant: &str, from: &str, subject: &str) -> Value {
+        self.json(&[
+            "ticket",
+            "submit",
+            tenant,
+            "--from",
+            from,
+            "--subject",
+            subject,
+            "--verified",
+        ])
+    }
+}
+
+fn locked_user(desk: &Desk, tenant: &str, email: &str) {
+    desk.ok(&[
+        "sandbox",
+        "user",
+        "add",
+        tenant,
+        email,
+        "--name",
+        "Ann Archer",
+        "--locked",
+    ]);
+}
+
+#[test]
+fn a_verified_lockout_is_resolved_end_to_end() {
+    let desk = Desk::new().with_tenant("acme");
+    locked_user(&desk, "acme", "ann@acme.test");
+
+    let s = desk.submit("acme", "ann@acme.test", "I'm locked out of my account");
+    assert_eq!(s["status"], "resolved", "{s}");
+    assert_eq!(s["plugin"], "account-unlock");
+    assert!(s["ticket"].as_str().unwrap().starts_with("T-"));
+    assert!(s["run"].as_str().unwrap().starts_with("R-"));
+    assert!(s["reason"].as_str().unwrap().contains("unlocked"), "{s}");
+
+    let user = desk.json(&["sandbox", "user", "show", "acme", "ann@acme.test"]);
+    assert_eq!(user["locked"], false);
+    assert_eq!(user["enabled"], true);
+    for field in ["groups", "licenses", "mfa_methods", "events"] {
+        assert!(user[field].is_array(), "user show lacks {field}: {user}");
+    }
+    assert!(
+        user["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "unlocked")
+    );
+
+    let ticket = desk.json(&["ticket", "show", s["ticket"].as_str().unwrap()]);
+    assert_eq!(ticket["status"], "resolved");
+    let notes = ticket["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(
+            |n| n["visibility"] == "public" && n["text"].as_str().unwrap().contains("unlocked")
+        )
+    );
+
+    let outbox = desk.json(&["sandbox", "outbox", "acme"]);
+    assert!(outbox.as_array().unwrap().iter().any(|m| {
+        m["recipient"] == "ann@acme.test"
+            && m["text"]
+                .as_str()
+                .unwrap()
+                .contains("You can sign in again")
+    }));
+
+    let run = desk.json(&["run", "show", s["run"].as_str().unwrap()]);
+    let calls = run["calls"].as_array().unwrap();
+    let unlock = calls
+        .iter()
+        .find(|c| c["function"] == "idp.unlock-account")
+        .expect("an unlock call");
+    assert_eq!(unlock["decision"], "allowed");
+    assert_eq!(unlock["capability"], "idp.unlock");
+    assert_eq!(unlock["arguments"]["email"], "ann@acme.test");
+    assert_eq!(unlock["result"]["ok"], "changed");
+}
+
+#[test]
+fn revoking_idp_unlock_escalates_naming_the_capability() {
+    let desk = Desk::new().with_tenant("acme");
+    locked_user(&desk, "acme", "ann@acme.test");
+    desk.ok(&["revoke", "acme", "account-unlock", "idp.unlock"]);
+    let grants = desk.json(&["grants", "acme"]);
+    let unlock = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["plugin"] == "account-unlock")
+        .unwrap();
+    assert!(
+        unlock["requested_not_granted"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("idp.unlock"))
+    );
+
+    let s = desk.submit("acme", "ann@acme.test", "account locked");
+    assert_eq!(s["status"], "escalated", "{s}");
+    assert!(s["reason"].as_str().unwrap().contains("idp.unlock"), "{s}");
+
+    let user = desk.json(&["sandbox", "user", "show", "acme", "ann@acme.test"]);
+    assert_eq!(
+        user["locked"], true,
+        "the connector must never have been reached"
+    );
+    assert!(
+        !user["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "unlocked")
+    );
+    let run = desk.json(&["run", "show", s["run"].as_str().unwrap()]);
+    let denied = run["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["function"] == "idp.unlock-account")
+        .unwrap();
+    assert!(
+        denied["decision"].as_str().unwrap().starts_with("denied"),
+        "{denied}"
+    );
+    let ticket = desk.json(&["ticket", "show", s["ticket"].as_str().unwrap()]);
+    assert_eq!(ticket["status"], "escalated");
+}
+
+#[test]
+fn a_password_reset_delivers_a_credential_the_plugin_never_sees() {
+    let desk = Desk::new().with_tenant("acme");
+    desk.ok(&[
+        "sandbox",
+        "user",
+        "add",
+        "acme",
+        "bob@acme.test",
+        "--password",
+        "Old-pass-1",
+    ]);
+    let s = desk.submit("acme", "bob@acme.test", "Forgot my password");
+    assert_eq!(s["status"], "resolved", "{s}");
+    assert_eq!(s["plugin"], "password-reset");
+
+    let outbox = desk.json(&["sandbox", "outbox", "acme"]);
+    let secret = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["recipient"] == "bob@acme.test")
+        .find_map(|m| {
+            m["text"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("Your temporary password is: ")
+                .map(|r| r.lines().next().unwrap().to_string())
+        })
+        .expect("the owner received a temporary password");
+
+    // The plugin saw only where it went: the journal, notes and outcome never hold it.
+    let run = desk.ok(&["--json", "run", "show", s["run"].as_str().unwrap()]);
+    assert!(!run.contains(&secret), "the secret reached the run journal");
+    assert!(run.contains("\"recipient\": \"bob@acme.test\""), "{run}");
+    let ticket = desk.ok(&["--json", "ticket", "show", s["ticket"].as_str().unwrap()]);
+    assert!(!ticket.contains(&secret), "the secret reached the ticket");
+    assert!(!s.to_string().contains(&secret));
+
+    // And it works, once: the old password does not, the new one must be changed.
+    let old = desk.json(&["sandbox", "sign-in", "acme", "bob@acme.test", "Old-pass-1"]);
+    assert_eq!(old["result"], "bad-password");
+    let new = desk.json(&["sandbox", "sign-in", "acme", "bob@acme.test", &secret]);
+    assert_eq!(new["result"], "must-change-password");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let desk = Desk::new().with_tenant("acme");
+    let out = desk.run(&["grant", "acme", "account-unlock", "idp.everything"]);
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("unknown capability `idp.everything`")
+            && out.stderr.contains("idp.unlock"),
+        "{}",
+        out.stderr
+    );
+    let out = desk.run(&["grant", "acme", "account-unlock", "idp.mailbox"]);
+    assert!(
+        !out.ok && out.stderr.contains("does not ask for idp.mailbox"),
+        "{}",
+        out.stderr
+    );
+    let out = desk.run(&[
+        "ticket",
+        "submit",
+        "nobody",
+        "--from",
+        "a@b.test",
+        "--subject",
+        "x",
+    ]);
+    assert!(
+        !out.ok && out.stderr.contains("tenant `nobody` does not exist"),
+        "{}",
+        out.stderr
+    );
+    let out = desk.run(&["tenant", "add", "Bad Name"]);
+    assert!(
+        !out.ok && out.stderr.contains("not a valid tenant id"),
+        "{}",
+        out.stderr
+    );
+    let out = desk.run(&[
+        "ticket",
+        "submit",
+        "acme",
+        "--from",
+        "not-an-email",
+        "--subject",
+        "locked out",
+    ]);
+    assert!(
+        !out.ok && out.stderr.contains("not an email address"),
+        "{}",
+        out.stderr
+    );
+    let out = desk.run(&["run", "show", "R-999"]);
+    assert!(
+        !out.ok && out.stderr.contains("run `R-999` does not exist"),
+        "{}",
+        out.stderr
+    );
+    let bogus = desk.dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"not wasm at all").unwrap();
+    let out = desk.run(&["plugin", "install", bogus.to_str().unwrap()]);
+    assert!(
+        !out.ok && out.stderr.contains("not a WebAssembly component"),
+        "{}",
+        out.stderr
+    );
+}
+
+// ---- hostile guests ------------------------------------------------------------------
+
+const GUESTS: &[&str] = &[
+    "spin-forever",
+    "memory-bomb",
+    "deep-recursion",
+    "panicker",
+    "reads-files",
+];
+
+/// The hostile guest components, built once for this test process.
+fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let target = capdesk_build::workspace_target_dir(&root).join("capdesk-wasm");
+        capdesk_build::build_components(&root.join("Cargo.toml"), GUESTS, &target)
+            .unwrap_or_else(|e| panic!("building the test guests: {e}"))
+    });
+    built[GUESTS.iter().position(|g| *g == name).unwrap()].clone()
+}
+
+/// Install a hostile guest beside the bundled plugins, let it claim a ticket for one
+/// tenant, and check that a normal ticket for another tenant still resolves right after.
+fn misbehaves_then_host_keeps_serving(name: &str, expected_reason: &str) {
+    let desk = Desk::new().with_tenant("victim");
+    let desk = desk.with_tenant("bystander");
+    desk.ok(&["plugin", "install", guest(name).to_str().unwrap()]);
+    desk.ok(&["grant", "victim", name, "--all"]);
+    locked_user(&desk, "victim", "eve@victim.test");
+    locked_user(&desk, "bystander", "ann@bystander.test");
+
+    let s = desk.submit("victim", "eve@victim.test", &format!("please {name}"));
+    assert_eq!(s["plugin"], name, "{s}");
+    assert_eq!(s["status"], "escalated", "{s}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(expected_reason),
+        "reason for {name}: {reason}"
+    );
+    let ticket = desk.json(&["ticket", "show", s["ticket"].as_str().unwrap()]);
+    assert_eq!(ticket["status"], "escalated");
+
+    let normal = desk.submit(
+        "bystander",
+        "ann@bystander.test",
+        "locked out of my account",
+    );
+    assert_eq!(normal["status"], "resolved", "{normal}");
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_the_guest_time_budget() {
+    misbehaves_then_host_keeps_serving("spin-forever", "2000 ms of guest time");
+}
+
+#[test]
+fn unbounded_memory_growth_is_stopped_at_the_limit() {
+    misbehaves_then_host_keeps_serving("memory-bomb", "more than its 64 MiB of memory");
+}
+
+#[test]
+fn unbounded_recursion_is_stopped() {
+    misbehaves_then_host_keeps_serving("deep-recursion", "stack");
+}
+
+#[test]
+fn a_panic_is_reported_with_its_message() {
+    misbehaves_then_host_keeps_serving("panicker", "playbook bug: cannot handle ticket");
+}
+
+#[test]
+fn limits_are_configurable_per_tenant_and_plugin() {
+    let desk = Desk::new().with_tenant("victim");
+    desk.ok(&["plugin", "install", guest("spin-forever").to_str().unwrap()]);
+    desk.ok(&["grant", "victim", "spin-forever", "--all"]);
+    desk.ok(&[
+        "limits",
+        "set",
+        "victim",
+        "spin-forever",
+        "--guest-ms",
+        "150",
+        "--memory-mib",
+        "16",
+    ]);
+    let limits = desk.json(&["limits", "show", "victim", "spin-forever"]);
+    assert_eq!(limits["guest_ms"], 150);
+    assert_eq!(limits["memory_mib"], 16);
+    let other = desk.json(&["limits", "show", "victim", "account-unlock"]);
+    assert_eq!(other["guest_ms"], 2000, "other plugins keep the default");
+    let s = desk.submit("victim", "eve@victim.test", "spin-forever");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("150 ms of guest time"),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_component_importing_the_filesystem_is_refused_by_name() {
+    let desk = Desk::new();
+    let file = guest("reads-files");
+    let out = desk.run(&["plugin", "install", file.to_str().unwrap()]);
+    assert!(!out.ok, "installing must fail");
+    assert!(
+        out.stderr.contains("wasi:filesystem/"),
+        "the refusal names the import: {}",
+        out.stderr
+    );
+    let inspect = desk.json(&["plugin", "inspect", file.to_str().unwrap()]);
+    assert!(
+        inspect["refused"]
+            .as_str()
+            .unwrap()
+            .contains("wasi:filesystem/")
+    );
+    assert!(
+        inspect["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i.as_str().unwrap().starts_with("wasi:filesystem/"))
+    );
+    assert!(
+        desk.json(&["plugin", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing was installed"
+    );
+}
+
+#[test]
+fn inspect_shows_manifest_capabilities_and_imports() {
+    let desk = Desk::new();
+    let inspect = desk.json(&["plugin", "inspect", guest("panicker").to_str().unwrap()]);
+    assert_eq!(inspect["manifest"]["id"], "panicker");
+    assert_eq!(
+        inspect["manifest"]["capabilities"],
+        serde_json::json!(["psa.write"])
+    );
+    assert!(inspect["refused"].is_null());
+    let imports: Vec<&str> = inspect["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert!(
+        imports.iter().any(|i| i.starts_with("capdesk:playbook/")),
+        "{imports:?}"
+    );
+    assert!(
+        imports
+            .iter()
+            .all(|i| i.starts_with("capdesk:playbook/") || i.starts_with("wasi:")),
+        "{imports:?}"
+    );
+}
+
+#[test]
+fn demo_runs_in_a_fresh_data_dir() {
+    let out = Command::new(env!("CARGO_BIN_EXE_capdesk"))
+        .args(["--json", "demo"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&str> = report["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["submission"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "resolved",
+            "resolved",
+            "escalated",
+            "escalated",
+            "unmatched",
+            "escalated"
+        ]
+    );
+    std::fs::remove_dir_all(report["data_dir"].as_str().unwrap()).ok();
+}
