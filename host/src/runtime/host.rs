@@ -18,10 +18,10 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use capdesk::playbook::types::{
+pub use self::capdesk::playbook::types::{
     Failure as WitFailure, Manifest as WitManifest, Resolution, Ticket as WitTicket,
 };
-use capdesk::playbook::{chat, idp, log, psa, types};
+use self::capdesk::playbook::{chat, idp, log, psa, types};
 
 /// Store data of one instance: its limits, its inert WASI and, for `resolve`, the guard.
 pub struct RunState {
