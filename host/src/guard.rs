@@ -17,6 +17,22 @@ use crate::connectors::{
 };
 use crate::store::NewJournalEntry;
 
+/// Longest note or chat message a plugin may write.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+
+/// Log lines kept per run; later ones are counted, not kept.
+pub const MAX_LOG_LINES: usize = 200;
+
+fn check_text(text: &str) -> Result<(), Failure> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(Failure::Invalid(format!(
+            "the text is {} bytes; notes and messages are limited to {MAX_TEXT_BYTES} bytes",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
 /// How long a temporary password works before the user must have changed it.
 pub const TEMPORARY_PASSWORD_MINUTES: u32 = 60;
 
@@ -69,6 +85,7 @@ pub struct Guard {
     granted: BTreeSet<Capability>,
     connectors: Connectors,
     journal: Vec<NewJournalEntry>,
+    log_lines: usize,
 }
 
 impl Guard {
@@ -84,6 +101,7 @@ impl Guard {
             granted,
             connectors,
             journal: Vec::new(),
+            log_lines: 0,
         }
     }
 
@@ -139,7 +157,16 @@ impl Guard {
     }
 
     /// Record a log line from the plugin (needs no capability).
-    pub fn log(&mut self, line: LogLine) {
+    pub fn log(&mut self, mut line: LogLine) {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            return;
+        }
+        if self.log_lines == MAX_LOG_LINES {
+            line.message =
+                format!("log limit of {MAX_LOG_LINES} lines reached; later lines are dropped");
+        }
+        line.message.truncate(MAX_TEXT_BYTES);
         tracing::info!(tenant = %self.tenant, plugin = %self.plugin, level = %line.level, "plugin: {}", line.message);
         self.journal.push(NewJournalEntry {
             function: "log.emit".into(),
@@ -308,6 +335,7 @@ impl Guard {
         let author = format!("capdesk/{}", self.plugin);
         let args = json!({ "id": id, "text": text, "visibility": visibility });
         self.call(HostFunction::AddNote, args, async {
+            check_text(text)?;
             Ok(psa.add_note(id, text, visibility, &author).await?)
         })
         .await
@@ -340,7 +368,10 @@ impl Guard {
         self.call(
             HostFunction::ChatSend,
             json!({ "to": to, "text": text }),
-            async { Ok(chat.send(to, text).await?) },
+            async {
+                check_text(text)?;
+                Ok(chat.send(to, text).await?)
+            },
         )
         .await
     }
@@ -358,6 +389,7 @@ impl Guard {
         let chat = self.connectors.chat.clone();
         let args = json!({ "to": to, "question": question, "choices": choices });
         self.call(HostFunction::ChatAsk, args, async {
+            check_text(question)?;
             let options = if choices.is_empty() {
                 String::new()
             } else {
@@ -393,4 +425,94 @@ fn temporary_password() -> Secret {
         chars.swap(i, rng.random_range(0..=i));
     }
     Secret::new(String::from_utf8(chars).expect("ascii"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::connectors::Idp as _;
+    use crate::connectors::sandbox::{NewUser, Sandbox};
+    use crate::store::Store;
+
+    async fn guard_with(granted: &[Capability]) -> (tempfile::TempDir, Arc<Sandbox>, Guard) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        store.add_tenant("acme", "Acme").await.unwrap();
+        let sandbox = Arc::new(Sandbox::new(store.pool().clone(), "acme"));
+        sandbox
+            .add_user(&NewUser {
+                email: "ann@acme.test".into(),
+                locked: true,
+                ..NewUser::default()
+            })
+            .await
+            .unwrap();
+        let connectors = Connectors {
+            idp: sandbox.clone(),
+            psa: sandbox.clone(),
+            chat: sandbox.clone(),
+        };
+        let guard = Guard::new(
+            "acme",
+            "account-unlock",
+            granted.iter().copied().collect(),
+            connectors,
+        );
+        (dir, sandbox, guard)
+    }
+
+    #[tokio::test]
+    async fn an_ungranted_call_is_denied_journaled_and_never_reaches_the_connector() {
+        let (_d, sandbox, mut guard) = guard_with(&[Capability::IdpRead]).await;
+        let err = guard.unlock_account("ann@acme.test").await.unwrap_err();
+        assert!(
+            matches!(&err, Failure::Denied(m) if m.contains("idp.unlock")),
+            "{err}"
+        );
+        let entry = guard.journal().last().unwrap();
+        assert_eq!(entry.function, "idp.unlock-account");
+        assert!(entry.decision.starts_with("denied"));
+        let user = sandbox.user_report("ann@acme.test").await.unwrap();
+        assert!(user.user.locked);
+        assert!(user.events.iter().all(|e| e.action != "unlocked"));
+    }
+
+    #[tokio::test]
+    async fn a_granted_call_is_journaled_with_its_result() {
+        let (_d, sandbox, mut guard) =
+            guard_with(&[Capability::IdpRead, Capability::IdpUnlock]).await;
+        assert_eq!(
+            guard.unlock_account("ann@acme.test").await.unwrap(),
+            Effect::Changed
+        );
+        assert!(!sandbox.find_user("ann@acme.test").await.unwrap().locked);
+        let entry = guard.journal().last().unwrap();
+        assert_eq!(
+            (entry.decision.as_str(), entry.result["ok"].as_str()),
+            ("allowed", Some("changed"))
+        );
+        let missing = guard.find_user("nobody@acme.test").await.unwrap_err();
+        assert!(matches!(missing, Failure::NotFound(_)));
+        assert!(guard.journal().last().unwrap().result["error"]["failure"] == "not-found");
+    }
+
+    #[tokio::test]
+    async fn the_temporary_password_reaches_only_the_owner() {
+        let (_d, sandbox, mut guard) = guard_with(&[Capability::IdpPassword]).await;
+        let delivery = guard.reset_password("ann@acme.test").await.unwrap();
+        assert_eq!(delivery.recipient, "ann@acme.test");
+        let outbox = sandbox.outbox().await.unwrap();
+        let secret = outbox[0]
+            .text
+            .strip_prefix("Your temporary password is: ")
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap();
+        assert_eq!(secret.len(), 16);
+        let journal = serde_json::to_string(guard.journal()).unwrap();
+        assert!(!journal.contains(secret));
+    }
 }

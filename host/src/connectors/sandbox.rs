@@ -802,3 +802,153 @@ impl Chat for Sandbox {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    async fn sandbox() -> (tempfile::TempDir, Sandbox) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        store.add_tenant("acme", "Acme").await.unwrap();
+        let sandbox = Sandbox::new(store.pool().clone(), "acme");
+        (dir, sandbox)
+    }
+
+    fn ann() -> NewUser {
+        NewUser {
+            email: "Ann@Acme.test".into(),
+            password: Some("Correct-horse-1".into()),
+            groups: vec!["staff".into()],
+            ..NewUser::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_is_not_found() {
+        let (_d, s) = sandbox().await;
+        assert!(matches!(
+            s.find_user("nobody@acme.test").await,
+            Err(ConnectorError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.unlock_account("nobody@acme.test").await,
+            Err(ConnectorError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.find_user("not an email").await,
+            Err(ConnectorError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn adding_an_existing_member_changes_nothing_and_logs_nothing() {
+        let (_d, s) = sandbox().await;
+        s.add_user(&ann()).await.unwrap();
+        assert_eq!(
+            s.add_group_member("staff", "ann@acme.test").await.unwrap(),
+            Effect::Unchanged
+        );
+        assert_eq!(
+            s.add_group_member("vpn", "ann@acme.test").await.unwrap(),
+            Effect::Changed
+        );
+        let report = s.user_report("ann@acme.test").await.unwrap();
+        assert_eq!(report.user.groups, ["staff", "vpn"]);
+        let actions: Vec<&str> = report.events.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["created", "group-added"]);
+    }
+
+    #[tokio::test]
+    async fn a_locked_user_cannot_sign_in_until_unlocked() {
+        let (_d, s) = sandbox().await;
+        s.add_user(&ann()).await.unwrap();
+        assert_eq!(
+            s.sign_in("ann@acme.test", "Correct-horse-1").await.unwrap(),
+            SignIn::Ok
+        );
+        for _ in 0..LOCKOUT_THRESHOLD {
+            assert_eq!(
+                s.sign_in("ann@acme.test", "guess").await.unwrap(),
+                SignIn::BadPassword
+            );
+        }
+        assert!(s.find_user("ann@acme.test").await.unwrap().locked);
+        assert_eq!(
+            s.sign_in("ann@acme.test", "Correct-horse-1").await.unwrap(),
+            SignIn::Locked
+        );
+        assert_eq!(
+            s.unlock_account("ann@acme.test").await.unwrap(),
+            Effect::Changed
+        );
+        assert_eq!(
+            s.unlock_account("ann@acme.test").await.unwrap(),
+            Effect::Unchanged
+        );
+        assert_eq!(
+            s.sign_in("ann@acme.test", "Correct-horse-1").await.unwrap(),
+            SignIn::Ok
+        );
+    }
+
+    #[tokio::test]
+    async fn a_temporary_password_must_be_changed_and_a_disabled_account_refuses_it() {
+        let (_d, s) = sandbox().await;
+        s.add_user(&ann()).await.unwrap();
+        s.set_temporary_password("ann@acme.test", &Secret::new("Temp-pass-9".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.sign_in("ann@acme.test", "Correct-horse-1").await.unwrap(),
+            SignIn::BadPassword
+        );
+        assert_eq!(
+            s.sign_in("ann@acme.test", "Temp-pass-9").await.unwrap(),
+            SignIn::MustChangePassword
+        );
+        s.add_user(&NewUser {
+            email: "gone@acme.test".into(),
+            disabled: true,
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+        let err = s
+            .set_temporary_password("gone@acme.test", &Secret::new("x".into()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("disabled"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn tenants_do_not_see_each_other() {
+        let (_d, s) = sandbox().await;
+        s.add_user(&ann()).await.unwrap();
+        let other = Sandbox::new(s.pool.clone(), "globex");
+        assert!(matches!(
+            other.find_user("ann@acme.test").await,
+            Err(ConnectorError::NotFound(_))
+        ));
+        let t = s
+            .create_ticket(&NewTicket {
+                subject: "hi".into(),
+                body: String::new(),
+                requester: Person {
+                    email: "ann@acme.test".into(),
+                    name: String::new(),
+                },
+                channel: "cli".into(),
+                requester_verified: false,
+                fields: vec![],
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            other.get_ticket(&t.id).await,
+            Err(ConnectorError::NotFound(_))
+        ));
+        assert!(other.set_status(&t.id, TicketStatus::Closed).await.is_err());
+    }
+}

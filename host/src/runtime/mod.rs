@@ -147,6 +147,12 @@ pub struct Resolve {
     pub guest_time: Duration,
 }
 
+/// A running instance with its store; dropping it frees the pooled slot.
+pub struct LiveInstance {
+    _store: Store<RunState>,
+    _instance: Playbook,
+}
+
 /// Raised by the epoch callback when the guest used up its time.
 #[derive(Debug, thiserror::Error)]
 #[error("guest time budget of {0:?} used up")]
@@ -377,6 +383,21 @@ impl Runtime {
                 stop_reason(&e, store.data()).reason
             )),
         }
+    }
+
+    /// Start an instance of the plugin and keep it alive until the returned value is
+    /// dropped: what one run holds while it executes (capacity planning measures it).
+    pub async fn instantiate(
+        &self,
+        plugin: &Plugin,
+        limits: Limits,
+    ) -> anyhow::Result<LiveInstance> {
+        let mut store = self.store(None, limits, 0);
+        let instance = plugin.pre.instantiate_async(&mut store).await?;
+        Ok(LiveInstance {
+            _store: store,
+            _instance: instance,
+        })
     }
 
     /// Ask the plugin how sure it is that it resolves `ticket` (0..1).

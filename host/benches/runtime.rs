@@ -1,0 +1,69 @@
+//! Runtime costs, each beside its native baseline where one exists:
+//! compile at install, load from the precompiled cache, instantiate, and a full run
+//! (instantiate + triage, instantiate + resolve with ten host calls) of the benchmark
+//! playbook against in-memory connectors vs the same playbook in native Rust.
+//!
+//! `cargo bench -p capdesk --bench runtime`
+
+mod support;
+
+use std::sync::Arc;
+
+use capdesk::datadir::DataDir;
+use capdesk::runtime::Runtime;
+use capdesk::store::Limits;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Arc::new(Runtime::new(DataDir::open(dir.path()).unwrap()).unwrap());
+    let bytes = support::component();
+    let plugin = rt.block_on(runtime.install(&bytes)).unwrap();
+    let ticket = support::ticket();
+    let limits = Limits::default();
+
+    let mut g = c.benchmark_group("install");
+    g.sample_size(20);
+    g.bench_function("compile", |b| {
+        b.iter(|| wasmtime::component::Component::new(runtime.engine(), &bytes).unwrap())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("load");
+    g.bench_function("from_precompiled_cache", |b| {
+        b.iter(|| runtime.load_component(&plugin.hash).unwrap())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("instantiate");
+    g.bench_function("sandboxed", |b| {
+        b.to_async(&rt)
+            .iter(|| async { drop(runtime.instantiate(&plugin, limits).await.unwrap()) })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("full_run");
+    g.bench_function("sandboxed", |b| {
+        b.to_async(&rt).iter(|| async {
+            let score = runtime.triage(&plugin, &ticket, limits).await.unwrap();
+            let run = runtime
+                .resolve(&plugin, &ticket, support::guard(), limits, 7)
+                .await;
+            assert!(score > 0.5 && run.outcome.unwrap().resolved && run.journal.len() == 10);
+        })
+    });
+    g.bench_function("native", |b| {
+        b.to_async(&rt).iter(|| async {
+            let (score, result) = support::native_run(&ticket, support::guard()).await;
+            assert!(score > 0.5 && result.is_ok());
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(runtime_benches, benches);
+criterion_main!(runtime_benches);
