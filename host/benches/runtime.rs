@@ -1,11 +1,14 @@
 //! Runtime costs, each beside its native baseline where one exists:
 //! compile at install, load from the precompiled cache, instantiate, and a full run
-//! (instantiate + triage, instantiate + resolve with ten host calls) of the benchmark
+//! (instantiate, triage, resolve with ten host calls, on one instance as the engine does) of the benchmark
 //! playbook against in-memory connectors vs the same playbook in native Rust.
 //!
 //! `cargo bench -p capdesk --bench runtime`
 
 mod support;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
 
@@ -42,17 +45,16 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("instantiate");
     g.bench_function("sandboxed", |b| {
         b.to_async(&rt)
-            .iter(|| async { drop(runtime.instantiate(&plugin, limits).await.unwrap()) })
+            .iter(|| async { drop(runtime.instantiate(&plugin, limits, 7).await.unwrap()) })
     });
     g.finish();
 
     let mut g = c.benchmark_group("full_run");
     g.bench_function("sandboxed", |b| {
         b.to_async(&rt).iter(|| async {
-            let score = runtime.triage(&plugin, &ticket, limits).await.unwrap();
-            let run = runtime
-                .resolve(&plugin, &ticket, support::guard(), limits, 7)
-                .await;
+            let mut instance = runtime.instantiate(&plugin, limits, 7).await.unwrap();
+            let score = instance.triage(&ticket).await.unwrap();
+            let run = instance.resolve(&ticket, support::guard()).await;
             assert!(score > 0.5 && run.outcome.unwrap().resolved && run.journal.len() == 10);
         })
     });

@@ -6,6 +6,9 @@
 
 mod support;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,16 +19,15 @@ use capdesk::store::Limits;
 const MEASURE: Duration = Duration::from_secs(3);
 const LIVE_INSTANCES: usize = 500;
 
-/// One full run: triage and resolve, each in a fresh instance, as the engine does.
+/// One full run as the engine does it: instantiate, triage, resolve on that instance.
 async fn sandboxed(runtime: &Runtime, plugin: &Plugin) {
     let ticket = support::ticket();
-    let score = runtime
-        .triage(plugin, &ticket, Limits::default())
+    let mut instance = runtime
+        .instantiate(plugin, Limits::default(), 7)
         .await
         .unwrap();
-    let run = runtime
-        .resolve(plugin, &ticket, support::guard(), Limits::default(), 7)
-        .await;
+    let score = instance.triage(&ticket).await.unwrap();
+    let run = instance.resolve(&ticket, support::guard()).await;
     assert!(score > 0.5 && run.outcome.unwrap().resolved);
 }
 
@@ -122,7 +124,7 @@ fn main() {
     let before = resident_kib();
     let live: Vec<_> = (0..LIVE_INSTANCES)
         .map(|_| {
-            rt.block_on(runtime.instantiate(&plugin, Limits::default()))
+            rt.block_on(runtime.instantiate(&plugin, Limits::default(), 7))
                 .unwrap()
         })
         .collect();

@@ -15,7 +15,7 @@ use crate::connectors::sandbox::Sandbox;
 use crate::connectors::{Connectors, NewTicket, Ticket, TicketStatus, Visibility};
 use crate::datadir::DataDir;
 use crate::guard::Guard;
-use crate::runtime::{Plugin, Runtime};
+use crate::runtime::{Instance, Plugin, Runtime};
 use crate::store::{InstalledPlugin, NewJournalEntry, Store, run_label};
 
 /// Triage scores below this leave a ticket unmatched.
@@ -166,11 +166,11 @@ impl Desk {
         let span = tracing::info_span!("run", run = %run_label(run), tenant, ticket = %ticket.id);
         let _enter = span.enter();
 
-        let (scores, best) = self.triage(tenant, ticket).await?;
+        let (scores, best) = self.triage(tenant, ticket, seed as u64).await?;
         let scores_json = serde_json::to_string(&scores)?;
         let mut host_journal = Vec::new();
 
-        let Some((record, plugin)) = best else {
+        let Some((record, plugin, instance)) = best else {
             self.store.set_run_plugin(run, None, &scores_json).await?;
             let reason = format!(
                 "no installed playbook is sure it can resolve this ticket (best score below {:.2}); a technician will take it",
@@ -202,13 +202,9 @@ impl Desk {
             .await?;
 
         let granted = self.store.granted(tenant, &record.id).await?;
-        let limits = self.store.limits(tenant, &record.id).await?;
         let guard = Guard::new(tenant, &record.id, granted, connectors.clone());
         tracing::info!(plugin = %record.id, "running playbook");
-        let resolve = self
-            .runtime
-            .resolve(&plugin, ticket, guard, limits, seed as u64)
-            .await;
+        let resolve = instance.resolve(ticket, guard).await;
         let mut journal = resolve.journal;
 
         let (status, reason) = match resolve.outcome {
@@ -284,31 +280,40 @@ impl Desk {
         })
     }
 
-    /// Score the ticket with every installed plugin; the best at or above the threshold wins.
+    /// Score the ticket with every installed plugin, each in a fresh instance; the best
+    /// at or above the threshold wins and keeps its instance for `resolve`.
     async fn triage(
         &self,
         tenant: &str,
         ticket: &Ticket,
-    ) -> anyhow::Result<(Vec<Score>, Option<(InstalledPlugin, Arc<Plugin>)>)> {
+        seed: u64,
+    ) -> anyhow::Result<(Vec<Score>, Option<(InstalledPlugin, Arc<Plugin>, Instance)>)> {
         let mut scores = Vec::new();
-        let mut best: Option<(f32, InstalledPlugin, Arc<Plugin>)> = None;
+        let mut best: Option<(f32, InstalledPlugin, Arc<Plugin>, Instance)> = None;
         for record in self.store.plugins().await? {
             let plugin = self.runtime.load(&record.hash).await?;
             let limits = self.store.limits(tenant, &record.id).await?;
-            let (score, error) = match self.runtime.triage(&plugin, ticket, limits).await {
-                Ok(s) => (s, None),
-                Err(stopped) => (0.0, Some(stopped.reason)),
+            let triaged = match self.runtime.instantiate(&plugin, limits, seed).await {
+                Ok(mut instance) => instance.triage(ticket).await.map(|score| (score, instance)),
+                Err(stopped) => Err(stopped),
+            };
+            let (score, instance, error) = match triaged {
+                Ok((score, instance)) => (score, Some(instance), None),
+                Err(stopped) => (0.0, None, Some(stopped.reason)),
             };
             scores.push(Score {
                 plugin: record.id.clone(),
                 score,
                 error,
             });
-            if score >= self.triage_threshold && best.as_ref().is_none_or(|(b, _, _)| score > *b) {
-                best = Some((score, record, plugin));
+            if let Some(instance) = instance
+                && score >= self.triage_threshold
+                && best.as_ref().is_none_or(|(b, ..)| score > *b)
+            {
+                best = Some((score, record, plugin, instance));
             }
         }
-        Ok((scores, best.map(|(_, r, p)| (r, p))))
+        Ok((scores, best.map(|(_, r, p, i)| (r, p, i))))
     }
 
     /// Write the run's end to the PSA and tell the requester. A connector failure here
@@ -370,9 +375,9 @@ fn host_entry(
     NewJournalEntry {
         function: function.to_string(),
         capability: None,
-        args,
+        args: args.to_string(),
         decision: "host".into(),
-        result,
+        result: result.to_string(),
     }
 }
 

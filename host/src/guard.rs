@@ -62,6 +62,20 @@ impl From<ConnectorError> for Failure {
     }
 }
 
+/// A call's result as the journal records it: `{"ok": ...}` or `{"error": ...}`.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Recorded<'a, T> {
+    Ok(&'a T),
+    Error(&'a Failure),
+}
+
+/// JSON text of a value the journal records (domain types always serialize).
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|e| format!("{{\"unserializable\":{:?}}}", e.to_string()))
+}
+
 /// Where a temporary credential went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivery {
@@ -129,28 +143,29 @@ impl Guard {
             );
             tracing::info!(tenant = %self.tenant, plugin = %self.plugin, %function, "denied: {capability} not granted");
             let failure = Failure::Denied(why);
+            let recorded = to_json(&Recorded::<()>::Error(&failure));
             self.push(
                 function,
                 args,
                 format!("denied: {capability} not granted"),
-                json!(failure),
+                recorded,
             );
             return Err(failure);
         }
         let result = op.await;
         let recorded = match &result {
-            Ok(v) => json!({ "ok": v }),
-            Err(f) => json!({ "error": f }),
+            Ok(v) => to_json(&Recorded::Ok(v)),
+            Err(f) => to_json(&Recorded::<T>::Error(f)),
         };
         self.push(function, args, "allowed".into(), recorded);
         result
     }
 
-    fn push(&mut self, function: HostFunction, args: Value, decision: String, result: Value) {
+    fn push(&mut self, function: HostFunction, args: Value, decision: String, result: String) {
         self.journal.push(NewJournalEntry {
             function: function.name().to_string(),
             capability: Some(function.capability().name().to_string()),
-            args,
+            args: args.to_string(),
             decision,
             result,
         });
@@ -171,9 +186,9 @@ impl Guard {
         self.journal.push(NewJournalEntry {
             function: "log.emit".into(),
             capability: None,
-            args: json!(line),
+            args: to_json(&line),
             decision: "-".into(),
-            result: Value::Null,
+            result: "null".into(),
         });
     }
 
@@ -490,12 +505,14 @@ mod tests {
         assert!(!sandbox.find_user("ann@acme.test").await.unwrap().locked);
         let entry = guard.journal().last().unwrap();
         assert_eq!(
-            (entry.decision.as_str(), entry.result["ok"].as_str()),
-            ("allowed", Some("changed"))
+            (entry.decision.as_str(), entry.result.as_str()),
+            ("allowed", r#"{"ok":"changed"}"#)
         );
         let missing = guard.find_user("nobody@acme.test").await.unwrap_err();
         assert!(matches!(missing, Failure::NotFound(_)));
-        assert!(guard.journal().last().unwrap().result["error"]["failure"] == "not-found");
+        let recorded: Value =
+            serde_json::from_str(&guard.journal().last().unwrap().result).unwrap();
+        assert_eq!(recorded["error"]["failure"], "not-found");
     }
 
     #[tokio::test]

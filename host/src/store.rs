@@ -377,9 +377,9 @@ impl Store {
             .bind(seq as i64 + 1)
             .bind(&e.function)
             .bind(e.capability.as_deref())
-            .bind(e.args.to_string())
+            .bind(&e.args)
             .bind(&e.decision)
-            .bind(e.result.to_string())
+            .bind(&e.result)
             .execute(&mut *tx)
             .await?;
         }
@@ -453,10 +453,12 @@ impl Store {
 pub struct NewJournalEntry {
     pub function: String,
     pub capability: Option<String>,
-    pub args: serde_json::Value,
+    /// The arguments, as JSON text.
+    pub args: String,
     /// `allowed`, `denied: <why>`, or `-` for calls that need no capability.
     pub decision: String,
-    pub result: serde_json::Value,
+    /// The result (`{"ok": ...}` or `{"error": ...}`), as JSON text.
+    pub result: String,
 }
 
 /// Ids (tenants, plugins) are lowercase letters, digits and dashes, so they are safe in

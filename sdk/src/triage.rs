@@ -22,33 +22,57 @@ pub struct Signals {
 }
 
 /// Lower-case, straighten apostrophes, turn other punctuation into spaces and pad with
-/// spaces so that ` phrase ` matches whole words only.
+/// spaces so that ` phrase ` matches whole words only. A `.` or `-` stays only inside a
+/// word (`e-mail`, `acme.test`).
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push(' ');
-    let mut last_space = true;
-    for c in text.chars() {
-        let c = match c {
-            '\u{2019}' | '\u{2018}' | '`' => '\'',
-            c if c.is_alphanumeric() || c == '\'' || c == '@' || c == '.' || c == '-' => c,
-            _ => ' ',
-        };
-        if c == ' ' {
-            if !last_space {
-                out.push(' ');
-            }
-            last_space = true;
-        } else {
+    let mut chars = text.chars().map(straighten).peekable();
+    while let Some(c) = chars.next() {
+        let keep = is_word_char(c)
+            || ((c == '.' || c == '-')
+                && out.chars().next_back().is_some_and(is_word_char)
+                && chars.peek().is_some_and(|n| is_word_char(*n)));
+        if keep {
             out.extend(c.to_lowercase());
-            last_space = false;
+        } else if !out.ends_with(' ') {
+            out.push(' ');
         }
     }
-    // Sentence dots and dashes next to spaces are punctuation, not part of a word.
-    let mut cleaned = out.replace(". ", " ").replace(" -", " ").replace("- ", " ");
-    if !cleaned.ends_with(' ') {
-        cleaned.push(' ');
+    if !out.ends_with(' ') {
+        out.push(' ');
     }
-    cleaned
+    out
+}
+
+fn straighten(c: char) -> char {
+    match c {
+        '\u{2019}' | '\u{2018}' | '`' => '\'',
+        c => c,
+    }
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '\'' || c == '@'
+}
+
+/// True when `phrase` is already in normalized form (lowercase words, single spaces).
+fn is_normalized(phrase: &str) -> bool {
+    !phrase.is_empty()
+        && !phrase.starts_with(' ')
+        && !phrase.ends_with(' ')
+        && !phrase.contains("  ")
+        && phrase
+            .chars()
+            .all(|c| c == ' ' || (is_word_char(c) && !c.is_uppercase()) || c == '.' || c == '-')
+}
+
+/// Whole-word search in normalized, space-padded `text`.
+fn has_words(text: &str, phrase: &str) -> bool {
+    text.match_indices(phrase).any(|(at, _)| {
+        text.as_bytes().get(at.wrapping_sub(1)) == Some(&b' ')
+            && text.as_bytes().get(at + phrase.len()) == Some(&b' ')
+    })
 }
 
 impl Signals {
@@ -67,8 +91,12 @@ impl Signals {
 
     /// True when the text has `phrase` as whole words.
     pub fn contains(&self, phrase: &str) -> bool {
+        if is_normalized(phrase) {
+            return has_words(&self.text, phrase);
+        }
         let needle = normalize(phrase);
-        self.text.contains(&needle)
+        let needle = needle.trim();
+        !needle.is_empty() && has_words(&self.text, needle)
     }
 
     /// Evidence for the category when `phrase` appears, with `weight` in 0..1.
@@ -111,6 +139,15 @@ mod tests {
         assert!(s.contains("locked out"));
         assert!(!s.contains("lock"));
         assert!(!Signals::from_text("it unlocked itself").contains("locked"));
+    }
+
+    #[test]
+    fn dots_and_dashes_stay_only_inside_words() {
+        assert_eq!(
+            normalize("E-mail me at ann@acme.test. -Thanks"),
+            " e-mail me at ann@acme.test thanks "
+        );
+        assert!(Signals::from_text("Locked-out. Again").contains("Locked-Out"));
     }
 
     #[test]

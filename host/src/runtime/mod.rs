@@ -147,12 +147,6 @@ pub struct Resolve {
     pub guest_time: Duration,
 }
 
-/// A running instance with its store; dropping it frees the pooled slot.
-pub struct LiveInstance {
-    _store: Store<RunState>,
-    _instance: Playbook,
-}
-
 /// Raised by the epoch callback when the guest used up its time.
 #[derive(Debug, thiserror::Error)]
 #[error("guest time budget of {0:?} used up")]
@@ -385,75 +379,58 @@ impl Runtime {
         }
     }
 
-    /// Start an instance of the plugin and keep it alive until the returned value is
-    /// dropped: what one run holds while it executes (capacity planning measures it).
+    /// Start a fresh instance of the plugin for one run: its own store, memory limit,
+    /// guest-time budget and seeded WASI. Triage and resolve then run on it.
     pub async fn instantiate(
         &self,
         plugin: &Plugin,
         limits: Limits,
-    ) -> anyhow::Result<LiveInstance> {
-        let mut store = self.store(None, limits, 0);
-        let instance = plugin.pre.instantiate_async(&mut store).await?;
-        Ok(LiveInstance {
-            _store: store,
-            _instance: instance,
-        })
-    }
-
-    /// Ask the plugin how sure it is that it resolves `ticket` (0..1).
-    pub async fn triage(
-        &self,
-        plugin: &Plugin,
-        ticket: &Ticket,
-        limits: Limits,
-    ) -> Result<f32, Stopped> {
-        let mut store = self.store(None, limits, 0);
-        let ticket = wit_ticket(ticket);
-        let result = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance
-                .capdesk_playbook_handler()
-                .call_triage(&mut store, &ticket)
-                .await
-        }
-        .await;
-        match result {
-            Ok(score) if score.is_finite() => Ok(score.clamp(0.0, 1.0)),
-            Ok(_) => Ok(0.0),
+        seed: u64,
+    ) -> Result<Instance, Stopped> {
+        let mut store = self.store(None, limits, seed);
+        match plugin.pre.instantiate_async(&mut store).await {
+            Ok(playbook) => Ok(Instance { store, playbook }),
             Err(e) => Err(stop_reason(&e, store.data())),
         }
     }
+}
 
-    /// Run the plugin's `resolve` on `ticket`, every host call going through `guard`.
-    pub async fn resolve(
-        &self,
-        plugin: &Plugin,
-        ticket: &Ticket,
-        guard: Guard,
-        limits: Limits,
-        seed: u64,
-    ) -> Resolve {
-        let mut store = self.store(Some(guard), limits, seed);
+/// One live instance of a plugin, for one run. Dropping it frees its pooled slot.
+pub struct Instance {
+    store: Store<RunState>,
+    playbook: Playbook,
+}
+
+impl Instance {
+    /// How sure the plugin is that it resolves `ticket` (0..1). No host functions are
+    /// available during triage.
+    pub async fn triage(&mut self, ticket: &Ticket) -> Result<f32, Stopped> {
         let ticket = wit_ticket(ticket);
-        let result = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance
-                .capdesk_playbook_handler()
-                .call_resolve(&mut store, &ticket)
-                .await
+        let handler = self.playbook.capdesk_playbook_handler();
+        match handler.call_triage(&mut self.store, &ticket).await {
+            Ok(score) if score.is_finite() => Ok(score.clamp(0.0, 1.0)),
+            Ok(_) => Ok(0.0),
+            Err(e) => Err(stop_reason(&e, self.store.data())),
         }
-        .await;
-        let outcome = match result {
+    }
+
+    /// Resolve `ticket` on this instance, every host call going through `guard`.
+    pub async fn resolve(mut self, ticket: &Ticket, guard: Guard) -> Resolve {
+        self.store.data_mut().guard = Some(guard);
+        let ticket = wit_ticket(ticket);
+        let handler = self.playbook.capdesk_playbook_handler();
+        let outcome = match handler.call_resolve(&mut self.store, &ticket).await {
             Ok(o) => Ok(Outcome {
                 resolved: matches!(o.resolution, Resolution::Resolved),
                 note: o.note,
                 closeout: o.closeout,
                 vars: o.vars,
             }),
-            Err(e) => Err(stop_reason(&e, store.data())),
+            Err(e) => Err(stop_reason(&e, self.store.data())),
         };
-        let guest_time = store.data().guest_time();
-        let journal = store
+        let guest_time = self.store.data().guest_time();
+        let journal = self
+            .store
             .into_data()
             .guard
             .map(Guard::into_journal)
