@@ -513,3 +513,61 @@ fn demo_runs_in_a_fresh_data_dir() {
     );
     std::fs::remove_dir_all(report["data_dir"].as_str().unwrap()).ok();
 }
+
+#[test]
+fn the_audit_log_records_changes_and_calls_and_detects_tampering() {
+    let desk = Desk::new().with_tenant("acme");
+    locked_user(&desk, "acme", "ann@acme.test");
+    desk.ok(&["revoke", "acme", "account-unlock", "idp.unlock"]);
+    let s = desk.submit("acme", "ann@acme.test", "locked out");
+    assert_eq!(s["status"], "escalated");
+
+    let verified = desk.json(&["audit", "verify"]);
+    assert_eq!(verified["intact"], true, "{verified}");
+    let lines: Vec<Value> = desk
+        .ok(&["audit", "export", "--tenant", "acme"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines"))
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    for kind in [
+        "tenant.add",
+        "grant.add",
+        "grant.revoke",
+        "run.call",
+        "run.finished",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} entry in {kinds:?}");
+    }
+    let denied = lines
+        .iter()
+        .find(|l| l["kind"] == "run.call" && l["detail"]["function"] == "idp.unlock-account")
+        .expect("the denied unlock is audited");
+    assert!(
+        denied["detail"]["decision"]
+            .as_str()
+            .unwrap()
+            .starts_with("denied")
+    );
+    assert_eq!(denied["actor"], "plugin:account-unlock");
+
+    // Change one byte of the revoke entry in the database file: verify names it.
+    let revoke = lines.iter().find(|l| l["kind"] == "grant.revoke").unwrap();
+    let db = desk.dir.path().join("capdesk.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let needle = br#"["idp.unlock"]"#;
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the entry is in the file");
+    bytes[at + 2] = b'I';
+    std::fs::write(&db, bytes).unwrap();
+    let out = desk.run(&["audit", "verify"]);
+    assert!(!out.ok, "verify must fail on a tampered log");
+    assert!(
+        out.stderr
+            .contains(&format!("audit entry {} ", revoke["id"])),
+        "names the first bad entry: {}",
+        out.stderr
+    );
+}

@@ -79,6 +79,9 @@ pub enum Command {
     /// Look at runs.
     #[command(subcommand)]
     Run(RunCommand),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Set up a demo tenant in a fresh temporary data dir and run a scripted set of tickets.
     Demo,
 }
@@ -214,6 +217,17 @@ pub enum TicketCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the whole chain; exits non-zero and names the first bad entry if broken.
+    Verify,
+    /// Print a tenant's audit entries as JSON lines.
+    Export {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum RunCommand {
     /// Show a run with every host call it made.
     Show { id: String },
@@ -251,8 +265,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return crate::demo::run(cli.json).await;
     }
     let desk = Desk::open(&cli.data).await?;
-    let json = cli.json;
-    match cli.command {
+    let result = execute(&desk, cli.json, cli.command).await;
+    desk.store.close().await;
+    result
+}
+
+async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Demo => unreachable!("handled above"),
         Command::Tenant(TenantCommand::Add { id, name }) => {
             let name = name.unwrap_or_else(|| id.clone());
@@ -518,8 +537,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
-        Command::Sandbox(cmd) => sandbox(&desk, json, cmd).await,
-        Command::Ticket(cmd) => ticket(&desk, json, cmd).await,
+        Command::Sandbox(cmd) => sandbox(desk, json, cmd).await,
+        Command::Ticket(cmd) => ticket(desk, json, cmd).await,
+        Command::Audit(AuditCommand::Verify) => {
+            match crate::audit::verify(desk.store.pool()).await? {
+                Ok(count) => emit(json, &json!({ "intact": true, "entries": count }), || {
+                    format!("audit log intact: {count} entries verified")
+                }),
+                Err(broken) => {
+                    emit(
+                        json,
+                        &json!({ "intact": false, "first_bad_entry": broken.id, "problem": broken.problem }),
+                        String::new,
+                    )?;
+                    Err(anyhow::anyhow!(
+                        "the audit log has been tampered with: {broken}; entries before {} are intact",
+                        broken.id
+                    ))
+                }
+            }
+        }
+        Command::Audit(AuditCommand::Export { tenant }) => {
+            desk.store.tenant(&tenant).await?;
+            for entry in crate::audit::export(desk.store.pool(), &tenant).await? {
+                let mut line = serde_json::to_value(&entry)?;
+                line["detail"] = serde_json::from_str(&entry.detail).unwrap_or(json!(entry.detail));
+                println!("{line}");
+            }
+            Ok(())
+        }
         Command::Run(RunCommand::Show { id }) => {
             let run = desk.store.run(parse_run_id(&id)?).await?;
             let journal = desk.store.journal(run.id).await?;

@@ -2,6 +2,7 @@
 //! sandboxed WebAssembly playbooks; the host exposes capability-scoped identity, PSA and
 //! chat functions, and every call goes through the tenant's grants.
 
+pub mod audit;
 pub mod bundled;
 pub mod capability;
 pub mod cli;

@@ -12,12 +12,15 @@ use anyhow::Context as _;
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+use crate::audit::{self, NewAuditEntry};
 use crate::capability::Capability;
 
 /// The capdesk database.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Who audit entries of changes made through this handle name as the actor.
+    actor: String,
 }
 
 /// A client of the MSP.
@@ -119,7 +122,30 @@ impl Store {
             .run(&pool)
             .await
             .with_context(|| format!("migrating the database {}", path.display()))?;
-        Ok(Store { pool })
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        Ok(Store {
+            pool,
+            actor: format!("cli:{user}"),
+        })
+    }
+
+    /// Close the pool, checkpointing the write-ahead log into the database file.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn audit_entry<'a>(
+        &'a self,
+        tenant: Option<&'a str>,
+        kind: &'a str,
+        detail: serde_json::Value,
+    ) -> NewAuditEntry<'a> {
+        NewAuditEntry {
+            tenant,
+            kind,
+            actor: &self.actor,
+            detail: detail.to_string(),
+        }
     }
 
     /// The connection pool, for the sandbox connectors that share this file.
@@ -131,15 +157,19 @@ impl Store {
 
     pub async fn add_tenant(&self, id: &str, name: &str) -> anyhow::Result<Tenant> {
         validate_id("tenant id", id)?;
+        let mut tx = self.pool.begin().await?;
         let inserted =
             sqlx::query("INSERT INTO tenants (id, name) VALUES (?, ?) ON CONFLICT DO NOTHING")
                 .bind(id)
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         if inserted.rows_affected() == 0 {
             anyhow::bail!("tenant `{id}` already exists; `capdesk tenant list` shows every tenant");
         }
+        let detail = serde_json::json!({ "name": name });
+        audit::append(&mut tx, &[self.audit_entry(Some(id), "tenant.add", detail)]).await?;
+        tx.commit().await?;
         self.tenant(id).await
     }
 
@@ -170,6 +200,7 @@ impl Store {
 
     /// Record an installed plugin, replacing an earlier version with the same id.
     pub async fn put_plugin(&self, p: &InstalledPlugin) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO plugins (id, version, category, description, hash, manifest, imports, size_bytes)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -186,8 +217,11 @@ impl Store {
         .bind(&p.manifest)
         .bind(&p.imports)
         .bind(p.size_bytes)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let detail = serde_json::json!({ "plugin": p.id, "version": p.version, "hash": p.hash });
+        audit::append(&mut tx, &[self.audit_entry(None, "plugin.install", detail)]).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -229,6 +263,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        let detail = serde_json::json!({ "plugin": plugin, "capabilities": caps });
+        audit::append(
+            &mut tx,
+            &[self.audit_entry(Some(tenant), "grant.add", detail)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -248,6 +288,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        let detail = serde_json::json!({ "plugin": plugin, "capabilities": caps });
+        audit::append(
+            &mut tx,
+            &[self.audit_entry(Some(tenant), "grant.revoke", detail)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -287,6 +333,7 @@ impl Store {
         memory_mib: Option<u32>,
         guest_ms: Option<u32>,
     ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO limits (tenant, plugin, memory_mib, guest_ms) VALUES (?, ?, ?, ?)
              ON CONFLICT (tenant, plugin) DO UPDATE SET
@@ -297,8 +344,16 @@ impl Store {
         .bind(plugin)
         .bind(memory_mib)
         .bind(guest_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let detail =
+            serde_json::json!({ "plugin": plugin, "memory_mib": memory_mib, "guest_ms": guest_ms });
+        audit::append(
+            &mut tx,
+            &[self.audit_entry(Some(tenant), "limits.set", detail)],
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -393,6 +448,41 @@ impl Store {
         .bind(run)
         .execute(&mut *tx)
         .await?;
+        let (tenant, ticket, plugin, hash): (String, i64, Option<String>, Option<String>) =
+            sqlx::query_as("SELECT tenant, ticket, plugin, plugin_hash FROM runs WHERE id = ?")
+                .bind(run)
+                .fetch_one(&mut *tx)
+                .await?;
+        let actor = format!("plugin:{}", plugin.as_deref().unwrap_or("-"));
+        let mut entries: Vec<NewAuditEntry> = journal
+            .iter()
+            .filter(|e| e.capability.is_some())
+            .map(|e| NewAuditEntry {
+                tenant: Some(&tenant),
+                kind: "run.call",
+                actor: &actor,
+                detail: format!(
+                    r#"{{"run":{},"function":{},"capability":{},"decision":{},"args":{},"result":{}}}"#,
+                    serde_json::json!(run_label(run)),
+                    serde_json::json!(e.function),
+                    serde_json::json!(e.capability),
+                    serde_json::json!(e.decision),
+                    e.args,
+                    e.result
+                ),
+            })
+            .collect();
+        entries.push(NewAuditEntry {
+            tenant: Some(&tenant),
+            kind: "run.finished",
+            actor: "capdesk",
+            detail: serde_json::json!({
+                "run": run_label(run), "ticket": ticket_label(ticket), "plugin": plugin,
+                "plugin_hash": hash, "status": status, "reason": reason,
+            })
+            .to_string(),
+        });
+        audit::append(&mut tx, &entries).await?;
         tx.commit().await?;
         Ok(())
     }
