@@ -24,8 +24,9 @@ fn benches(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let runtime = Arc::new(Runtime::new(DataDir::open(dir.path()).unwrap()).unwrap());
-    let bytes = support::component();
+    let bytes = support::component("bench-playbook");
     let plugin = rt.block_on(runtime.install(&bytes)).unwrap();
+
     let ticket = support::ticket();
     let limits = Limits::default();
 

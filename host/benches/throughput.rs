@@ -94,7 +94,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let plugin = rt.block_on(runtime.install(&support::component())).unwrap();
+    let plugin = rt
+        .block_on(runtime.install(&support::component("bench-playbook")))
+        .unwrap();
 
     // Warm up the pooling allocator's slots.
     measure(2, &runtime, &plugin, true);

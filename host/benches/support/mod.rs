@@ -234,10 +234,11 @@ pub fn guard() -> Guard {
     )
 }
 
-/// The benchmark playbook's component bytes, built for wasm32-wasip2.
-pub fn component() -> Vec<u8> {
+/// The benchmark playbook's component bytes, built for wasm32-wasip2: `bench-playbook`
+/// (std) or `bench-playbook-nostd`.
+pub fn component(name: &str) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let path = capdesk_build::build_crate(&root.join("tests/guests/bench-playbook"))
+    let path = capdesk_build::build_crate(&root.join("tests/guests").join(name))
         .expect("building the bench playbook");
     std::fs::read(path).unwrap()
 }
