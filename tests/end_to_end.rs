@@ -324,9 +324,10 @@ const GUESTS: &[&str] = &[
     "deep-recursion",
     "panicker",
     "reads-files",
+    "asks-a-question",
 ];
 
-/// The hostile guest components, built once for this test process.
+/// The test guest components, built once for this test process.
 fn guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<Vec<PathBuf>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
@@ -570,4 +571,95 @@ fn the_audit_log_records_changes_and_calls_and_detects_tampering() {
         "names the first bad entry: {}",
         out.stderr
     );
+}
+
+#[test]
+fn a_question_waits_durably_and_the_answer_resumes_the_run_once() {
+    let desk = Desk::new().with_tenant("acme");
+    desk.ok(&[
+        "plugin",
+        "install",
+        guest("asks-a-question").to_str().unwrap(),
+    ]);
+    desk.ok(&["grant", "acme", "asks-a-question", "--all"]);
+    desk.ok(&[
+        "sandbox",
+        "user",
+        "add",
+        "acme",
+        "ann@acme.test",
+        "--name",
+        "Ann Archer",
+    ]);
+    desk.ok(&["sandbox", "user", "add", "acme", "bob@acme.test"]);
+
+    let s = desk.submit("acme", "ann@acme.test", "asks-a-question please");
+    assert_eq!(s["status"], "waiting", "{s}");
+    assert_eq!(s["waiting_for"]["to"], "ann@acme.test");
+    assert_eq!(
+        s["waiting_for"]["choices"],
+        serde_json::json!(["marketing", "sales"])
+    );
+    let run = s["run"].as_str().unwrap();
+    let ticket = desk.json(&["ticket", "show", s["ticket"].as_str().unwrap()]);
+    assert_eq!(ticket["status"], "waiting");
+    let outbox = desk.json(&["sandbox", "outbox", "acme"]);
+    assert!(
+        outbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["recipient"] == "ann@acme.test"
+                && m["text"].as_str().unwrap().contains("Which group"))
+    );
+
+    // Each CLI call is a new process: the waiting run lives only in the database.
+    let stranger = desk.run(&["answer", run, "--as", "bob@acme.test", "sales"]);
+    assert!(
+        !stranger.ok && stranger.stderr.contains("only ann@acme.test can answer"),
+        "{}",
+        stranger.stderr
+    );
+    let wrong = desk.run(&["answer", run, "--as", "ann@acme.test", "finance"]);
+    assert!(
+        !wrong.ok
+            && wrong
+                .stderr
+                .contains("not one of the choices: marketing, sales"),
+        "{}",
+        wrong.stderr
+    );
+
+    let done = desk.json(&["answer", run, "--as", "ann@acme.test", "Marketing"]);
+    assert_eq!(done["status"], "resolved", "{done}");
+    assert_eq!(done["reason"], "added Ann Archer to marketing");
+    let user = desk.json(&["sandbox", "user", "show", "acme", "ann@acme.test"]);
+    assert_eq!(user["groups"], serde_json::json!(["marketing"]));
+
+    let shown = desk.json(&["run", "show", run]);
+    let calls = shown["calls"].as_array().unwrap();
+    let count = |f: &str| calls.iter().filter(|c| c["function"] == f).count();
+    assert_eq!(
+        count("idp.find-user"),
+        1,
+        "replayed calls are not repeated: {calls:?}"
+    );
+    assert_eq!(count("log.emit"), 1);
+    assert_eq!(count("idp.add-group-member"), 1);
+    let ask = calls.iter().find(|c| c["function"] == "chat.ask").unwrap();
+    assert_eq!(ask["decision"], "answered by ann@acme.test");
+    assert_eq!(ask["result"]["ok"], "marketing");
+
+    let again = desk.run(&["answer", run, "--as", "ann@acme.test", "sales"]);
+    assert!(
+        !again.ok && again.stderr.contains("not waiting"),
+        "{}",
+        again.stderr
+    );
+    let audit = desk.ok(&["audit", "export", "--tenant", "acme"]);
+    assert!(
+        audit.contains("run.answer-refused") && audit.contains("\"run.answer\""),
+        "{audit}"
+    );
+    assert_eq!(desk.json(&["audit", "verify"])["intact"], true);
 }

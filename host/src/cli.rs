@@ -79,6 +79,16 @@ pub enum Command {
     /// Look at runs.
     #[command(subcommand)]
     Run(RunCommand),
+    /// Answer the question a waiting run asked, as the person it asked; resumes the run.
+    Answer {
+        /// The waiting run (`R-12`).
+        run: String,
+        /// Who is answering (must be the person the run asked).
+        #[arg(long = "as")]
+        by: String,
+        /// The answer (one of the choices, when the question has choices).
+        text: String,
+    },
     /// The hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -537,6 +547,10 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
                 )
             })
         }
+        Command::Answer { run, by, text } => {
+            let submission = desk.answer(parse_run_id(&run)?, &by, &text).await?;
+            print_submission(json, &submission)
+        }
         Command::Sandbox(cmd) => sandbox(desk, json, cmd).await,
         Command::Ticket(cmd) => ticket(desk, json, cmd).await,
         Command::Audit(AuditCommand::Verify) => {
@@ -589,6 +603,7 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
                 "plugin": run.plugin, "plugin_version": run.plugin_version, "plugin_hash": run.plugin_hash,
                 "status": run.status, "reason": run.reason, "scores": scores, "guest_us": run.guest_us,
                 "started_at": run.started_at, "finished_at": run.finished_at, "calls": calls,
+                "waiting_for": run.waiting_for.as_deref().and_then(|w| serde_json::from_str::<serde_json::Value>(w).ok()),
             });
             emit(json, &out, || {
                 let mut s = format!(
@@ -766,6 +781,29 @@ async fn sandbox(desk: &Desk, json: bool, cmd: SandboxCommand) -> anyhow::Result
     }
 }
 
+fn print_submission(json: bool, s: &crate::engine::Submission) -> anyhow::Result<()> {
+    emit(json, s, || {
+        let mut text = format!(
+            "{} {} ({}, {}): {}",
+            s.ticket,
+            s.status.name(),
+            s.plugin.as_deref().unwrap_or("no plugin"),
+            s.run,
+            s.reason
+        );
+        if let Some(w) = &s.waiting_for {
+            text += &format!(
+                "\nanswer with: capdesk answer {} --as {} ANSWER",
+                s.run, w.to
+            );
+            if !w.choices.is_empty() {
+                text += &format!("  (one of: {})", w.choices.join(", "));
+            }
+        }
+        text
+    })
+}
+
 fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("    {l}"))
@@ -801,16 +839,7 @@ async fn ticket(desk: &Desk, json: bool, cmd: TicketCommand) -> anyhow::Result<(
                     },
                 )
                 .await?;
-            emit(json, &submission, || {
-                format!(
-                    "{} {} ({}, {}): {}",
-                    submission.ticket,
-                    submission.status.name(),
-                    submission.plugin.as_deref().unwrap_or("no plugin"),
-                    submission.run,
-                    submission.reason
-                )
-            })
+            print_submission(json, &submission)
         }
         TicketCommand::Show { id } => {
             let number = parse_ticket_id(&id)?;

@@ -15,7 +15,7 @@ use crate::connectors::sandbox::Sandbox;
 use crate::connectors::{Connectors, NewTicket, Ticket, TicketStatus, Visibility};
 use crate::datadir::DataDir;
 use crate::guard::Guard;
-use crate::runtime::{Instance, Plugin, Runtime};
+use crate::runtime::{Ending, Instance, Plugin, Resolve, Runtime};
 use crate::store::{InstalledPlugin, NewJournalEntry, Store, run_label};
 
 /// Triage scores below this leave a ticket unmatched.
@@ -28,6 +28,8 @@ pub enum RunStatus {
     Resolved,
     Escalated,
     Unmatched,
+    /// Waiting for a person's answer; `capdesk answer` resumes it.
+    Waiting,
 }
 
 impl RunStatus {
@@ -36,6 +38,7 @@ impl RunStatus {
             RunStatus::Resolved => "resolved",
             RunStatus::Escalated => "escalated",
             RunStatus::Unmatched => "unmatched",
+            RunStatus::Waiting => "waiting",
         }
     }
 }
@@ -59,6 +62,17 @@ pub struct Submission {
     pub status: RunStatus,
     pub reason: String,
     pub scores: Vec<Score>,
+    /// For a waiting run: whom it asked, what, and the allowed answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<WaitingFor>,
+}
+
+/// The question a waiting run asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct WaitingFor {
+    pub to: String,
+    pub question: String,
+    pub choices: Vec<String>,
 }
 
 /// capdesk: the store, the runtime and the tenants' connectors, wired together.
@@ -186,7 +200,14 @@ impl Desk {
             )
             .await;
             self.store
-                .finish_run(run, RunStatus::Unmatched.name(), &reason, 0, &host_journal)
+                .finish_run(
+                    run,
+                    RunStatus::Unmatched.name(),
+                    &reason,
+                    0,
+                    &host_journal,
+                    None,
+                )
                 .await?;
             return Ok(Submission {
                 ticket: ticket.id.clone(),
@@ -195,6 +216,7 @@ impl Desk {
                 status: RunStatus::Unmatched,
                 reason,
                 scores,
+                waiting_for: None,
             });
         };
         self.store
@@ -205,12 +227,120 @@ impl Desk {
         let guard = Guard::new(tenant, &record.id, granted, connectors.clone());
         tracing::info!(plugin = %record.id, "running playbook");
         let resolve = instance.resolve(ticket, guard).await;
-        let mut journal = resolve.journal;
+        self.conclude(run, &plugin, ticket, connectors, resolve, scores)
+            .await
+    }
 
-        let (status, reason) = match resolve.outcome {
-            Ok(outcome) if outcome.resolved => {
+    /// Record a person's answer to the question a waiting run asked, then resume the
+    /// run. Only the person asked can answer; with choices, the answer must be one.
+    pub async fn answer(&self, run: i64, by: &str, text: &str) -> anyhow::Result<Submission> {
+        let row = self.store.run(run).await?;
+        let waiting: WaitingFor = match (row.status.as_str(), row.waiting_for.as_deref()) {
+            ("waiting", Some(w)) => serde_json::from_str(w)?,
+            (status, _) => anyhow::bail!(
+                "run {} is {status}, not waiting for an answer",
+                run_label(run)
+            ),
+        };
+        if !by.trim().eq_ignore_ascii_case(&waiting.to) {
+            self.store
+                .audit_refusal(&row.tenant, run, by, "only the person asked can answer")
+                .await?;
+            anyhow::bail!(
+                "only {} can answer run {} (it asked them: {}); {by} was refused and the attempt recorded",
+                waiting.to,
+                run_label(run),
+                waiting.question
+            );
+        }
+        let text = text.trim();
+        let answer = if waiting.choices.is_empty() {
+            if text.is_empty() {
+                anyhow::bail!("the answer is empty; say what {} answered", waiting.to);
+            }
+            text.to_string()
+        } else {
+            waiting
+                .choices
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(text))
+                .cloned()
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "`{text}` is not one of the choices: {}",
+                        waiting.choices.join(", ")
+                    )
+                })?
+        };
+        self.store.record_answer(run, &waiting.to, &answer).await?;
+        self.resume(run).await
+    }
+
+    /// Continue a run whose answer was recorded: instantiate the plugin version the run
+    /// started with (pinned by hash) and replay its journal up to where it stopped.
+    async fn resume(&self, run: i64) -> anyhow::Result<Submission> {
+        let row = self.store.run(run).await?;
+        let hash = row
+            .plugin_hash
+            .clone()
+            .context("the run has no plugin to resume")?;
+        let plugin_id = row.plugin.clone().unwrap_or_default();
+        let plugin = self.runtime.load(&hash).await.with_context(|| {
+            format!("loading plugin {plugin_id} at the version the run started with ({hash})")
+        })?;
+        let connectors = self.connectors(&row.tenant);
+        let ticket = connectors
+            .psa
+            .get_ticket(&crate::store::ticket_label(row.ticket))
+            .await?
+            .ticket;
+        let scores: Vec<Score> = serde_json::from_str(&row.scores).unwrap_or_default();
+        let span = tracing::info_span!("run", run = %run_label(run), tenant = %row.tenant, ticket = %ticket.id);
+        let _enter = span.enter();
+        let granted = self.store.granted(&row.tenant, &plugin_id).await?;
+        let limits = self.store.limits(&row.tenant, &plugin_id).await?;
+        let recorded = self.store.journal(run).await?;
+        let guard = Guard::resuming(
+            &row.tenant,
+            &plugin_id,
+            granted,
+            connectors.clone(),
+            recorded,
+        );
+        let resolve = match self
+            .runtime
+            .instantiate(&plugin, limits, row.seed as u64)
+            .await
+        {
+            // Triage again so the instance is where it was when resolve first ran.
+            Ok(mut instance) => match instance.triage(&ticket).await {
+                Ok(_) => instance.resolve(&ticket, guard).await,
+                Err(stopped) => Resolve::stopped(stopped),
+            },
+            Err(stopped) => Resolve::stopped(stopped),
+        };
+        self.conclude(run, &plugin, &ticket, &connectors, resolve, scores)
+            .await
+    }
+
+    /// Write how a resolve ended: back to the PSA and the requester, and into the run.
+    async fn conclude(
+        &self,
+        run: i64,
+        plugin: &Plugin,
+        ticket: &Ticket,
+        connectors: &Connectors,
+        resolve: Resolve,
+        scores: Vec<Score>,
+    ) -> anyhow::Result<Submission> {
+        let id = &plugin.manifest.id;
+        let mut journal = resolve.journal;
+        let guest_us = resolve.guest_time.as_micros() as i64;
+        let mut waiting_for = None;
+        let (status, reason) = match resolve.ending {
+            Ending::Finished(outcome) if outcome.resolved => {
                 let closeout = match &outcome.closeout {
-                    Some(name) => match render_closeout(&plugin, name, &outcome.vars, ticket) {
+                    Some(name) => match render_closeout(plugin, name, &outcome.vars, ticket) {
                         Ok(text) => Some(text),
                         Err(e) => {
                             journal.push(host_entry(
@@ -223,7 +353,7 @@ impl Desk {
                     },
                     None => None,
                 };
-                let note = format!("Resolved by capdesk/{}: {}", record.id, outcome.note);
+                let note = format!("Resolved by capdesk/{id}: {}", outcome.note);
                 self.write_back(
                     connectors,
                     ticket,
@@ -235,8 +365,8 @@ impl Desk {
                 .await;
                 (RunStatus::Resolved, outcome.note)
             }
-            Ok(outcome) => {
-                let note = format!("Escalated by capdesk/{}: {}", record.id, outcome.note);
+            Ending::Finished(outcome) => {
+                let note = format!("Escalated by capdesk/{id}: {}", outcome.note);
                 self.write_back(
                     connectors,
                     ticket,
@@ -248,11 +378,31 @@ impl Desk {
                 .await;
                 (RunStatus::Escalated, outcome.note)
             }
-            Err(stopped) => {
-                let note = format!(
-                    "Escalated: capdesk stopped plugin {}: {}",
-                    record.id, stopped.reason
-                );
+            Ending::Waiting {
+                to,
+                question,
+                choices,
+            } => {
+                let reason = format!("waiting for {to} to answer: {question}");
+                let note = format!("capdesk/{id} is {reason}");
+                self.write_back(
+                    connectors,
+                    ticket,
+                    TicketStatus::Waiting,
+                    &note,
+                    None,
+                    &mut journal,
+                )
+                .await;
+                waiting_for = Some(WaitingFor {
+                    to,
+                    question,
+                    choices,
+                });
+                (RunStatus::Waiting, reason)
+            }
+            Ending::Stopped(stopped) => {
+                let note = format!("Escalated: capdesk stopped plugin {id}: {}", stopped.reason);
                 self.write_back(
                     connectors,
                     ticket,
@@ -265,18 +415,29 @@ impl Desk {
                 (RunStatus::Escalated, stopped.reason)
             }
         };
-        tracing::info!(status = status.name(), %reason, "run finished");
-        let guest_us = resolve.guest_time.as_micros() as i64;
+        tracing::info!(status = status.name(), %reason, "run ended");
+        let waiting_json = waiting_for
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
         self.store
-            .finish_run(run, status.name(), &reason, guest_us, &journal)
+            .finish_run(
+                run,
+                status.name(),
+                &reason,
+                guest_us,
+                &journal,
+                waiting_json.as_deref(),
+            )
             .await?;
         Ok(Submission {
             ticket: ticket.id.clone(),
             run: run_label(run),
-            plugin: Some(record.id),
+            plugin: Some(id.clone()),
             status,
             reason,
             scores,
+            waiting_for,
         })
     }
 

@@ -1,13 +1,17 @@
 //! The one path every host call of a run takes: grant check, then journal, then
 //! connector. A call whose capability the tenant did not grant to the plugin is
-//! journaled as denied and never reaches a connector. The guard speaks domain types
+//! journaled as denied and never reaches a connector. A resumed run replays: while
+//! recorded calls remain, each call must match the next recorded one (function and
+//! arguments) and gets the recorded result without touching a connector; a mismatch is
+//! a determinism fault that stops the run. The guard speaks domain types
 //! (`connectors::*`) and knows nothing of wasmtime; `runtime::host` translates the WIT
 //! calls into these methods.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 
-use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::capability::{Capability, HostFunction};
@@ -15,7 +19,7 @@ use crate::connectors::{
     ConnectorError, Connectors, DirectoryUser, Effect, MailboxRight, Secret, TicketRecord,
     TicketStatus, Visibility,
 };
-use crate::store::NewJournalEntry;
+use crate::store::{JournalEntry, NewJournalEntry};
 
 /// Longest note or chat message a plugin may write.
 pub const MAX_TEXT_BYTES: usize = 16 * 1024;
@@ -37,7 +41,7 @@ fn check_text(text: &str) -> Result<(), Failure> {
 pub const TEMPORARY_PASSWORD_MINUTES: u32 = 60;
 
 /// Why a host call did not do what the plugin asked; becomes the WIT `failure`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "failure", content = "message", rename_all = "kebab-case")]
 pub enum Failure {
     #[error("denied: {0}")]
@@ -62,6 +66,59 @@ impl From<ConnectorError> for Failure {
     }
 }
 
+/// Why a run must stop at a host call instead of getting a result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Interrupt {
+    /// The plugin asked a person something; the run waits durably for the answer.
+    #[error("waiting for {to} to answer: {question}")]
+    Waiting {
+        to: String,
+        question: String,
+        choices: Vec<String>,
+    },
+    /// On replay, the plugin made a different call than the journal recorded.
+    #[error(
+        "determinism fault at call {seq}: the journal has {recorded}, the plugin now made {made}; \
+         the run was not re-executed"
+    )]
+    DeterminismFault {
+        seq: i64,
+        recorded: String,
+        made: String,
+    },
+    /// A recorded call has no result, so whether it took effect is unknown.
+    #[error(
+        "call {seq} ({function}) is in doubt: it was started but its result was never recorded"
+    )]
+    InDoubt { seq: i64, function: String },
+}
+
+/// What a host call gives the plugin instead of a result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// Returned to the plugin as the WIT `failure`.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+    /// Ends the plugin's execution (a trap the host catches).
+    #[error(transparent)]
+    Interrupt(#[from] Interrupt),
+}
+
+impl From<ConnectorError> for CallError {
+    fn from(e: ConnectorError) -> CallError {
+        CallError::Failure(e.into())
+    }
+}
+
+/// A recorded result, read back on replay.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Replayed<T> {
+    Ok(T),
+    Error(Failure),
+}
+
 /// A call's result as the journal records it: `{"ok": ...}` or `{"error": ...}`.
 #[derive(Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,7 +134,7 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 /// Where a temporary credential went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     pub channel: String,
     pub recipient: String,
@@ -99,6 +156,7 @@ pub struct Guard {
     granted: BTreeSet<Capability>,
     connectors: Connectors,
     journal: Vec<NewJournalEntry>,
+    replay: VecDeque<JournalEntry>,
     log_lines: usize,
 }
 
@@ -115,8 +173,31 @@ impl Guard {
             granted,
             connectors,
             journal: Vec::new(),
+            replay: VecDeque::new(),
             log_lines: 0,
         }
+    }
+
+    /// A guard for a resumed run: `recorded` is the run's journal so far; the plugin's
+    /// calls that it holds are replayed, everything after them runs live.
+    pub fn resuming(
+        tenant: &str,
+        plugin: &str,
+        granted: BTreeSet<Capability>,
+        connectors: Connectors,
+        recorded: Vec<JournalEntry>,
+    ) -> Guard {
+        let mut guard = Guard::new(tenant, plugin, granted, connectors);
+        guard.replay = recorded
+            .into_iter()
+            .filter(|e| e.capability.is_some())
+            .collect();
+        guard
+    }
+
+    /// True while recorded calls remain to be replayed.
+    pub fn replaying(&self) -> bool {
+        !self.replay.is_empty()
     }
 
     /// The calls made so far, in order.
@@ -128,12 +209,33 @@ impl Guard {
         self.journal
     }
 
-    /// Check the grant for `function`, run `op` if granted, and journal either way.
-    async fn call<T, F>(&mut self, function: HostFunction, args: Value, op: F) -> Result<T, Failure>
+    /// Replay the next recorded call if there is one; otherwise check the grant for
+    /// `function`, run `op` if granted, and journal either way.
+    async fn call<T, F>(
+        &mut self,
+        function: HostFunction,
+        args: Value,
+        op: F,
+    ) -> Result<T, CallError>
     where
-        T: Serialize,
+        T: Serialize + DeserializeOwned,
         F: Future<Output = Result<T, Failure>>,
     {
+        if let Some(recorded) = self.replay.pop_front() {
+            return replay(recorded, function, &args.to_string());
+        }
+        let args = self.check(function, args)?;
+        let result = op.await;
+        let recorded = match &result {
+            Ok(v) => to_json(&Recorded::Ok(v)),
+            Err(f) => to_json(&Recorded::<T>::Error(f)),
+        };
+        self.push(function, args, "allowed".into(), recorded);
+        Ok(result?)
+    }
+
+    /// The grant check: a call whose capability is not granted is journaled as denied.
+    fn check(&mut self, function: HostFunction, args: Value) -> Result<Value, CallError> {
         let capability = function.capability();
         if !self.granted.contains(&capability) {
             let why = format!(
@@ -150,15 +252,9 @@ impl Guard {
                 format!("denied: {capability} not granted"),
                 recorded,
             );
-            return Err(failure);
+            return Err(failure.into());
         }
-        let result = op.await;
-        let recorded = match &result {
-            Ok(v) => to_json(&Recorded::Ok(v)),
-            Err(f) => to_json(&Recorded::<T>::Error(f)),
-        };
-        self.push(function, args, "allowed".into(), recorded);
-        result
+        Ok(args)
     }
 
     fn push(&mut self, function: HostFunction, args: Value, decision: String, result: String) {
@@ -173,6 +269,9 @@ impl Guard {
 
     /// Record a log line from the plugin (needs no capability).
     pub fn log(&mut self, mut line: LogLine) {
+        if self.replaying() {
+            return; // recorded when the run first got here
+        }
         self.log_lines += 1;
         if self.log_lines > MAX_LOG_LINES {
             return;
@@ -194,7 +293,7 @@ impl Guard {
 
     // ---- idp -----------------------------------------------------------------------
 
-    pub async fn find_user(&mut self, email: &str) -> Result<DirectoryUser, Failure> {
+    pub async fn find_user(&mut self, email: &str) -> Result<DirectoryUser, CallError> {
         let idp = self.connectors.idp.clone();
         self.call(HostFunction::FindUser, json!({ "email": email }), async {
             Ok(idp.find_user(email).await?)
@@ -202,7 +301,7 @@ impl Guard {
         .await
     }
 
-    pub async fn unlock_account(&mut self, email: &str) -> Result<Effect, Failure> {
+    pub async fn unlock_account(&mut self, email: &str) -> Result<Effect, CallError> {
         let idp = self.connectors.idp.clone();
         self.call(
             HostFunction::UnlockAccount,
@@ -214,7 +313,7 @@ impl Guard {
 
     /// Make a temporary password, set it, and deliver it to the account owner by chat.
     /// The plugin learns only where it went; the journal never holds the secret.
-    pub async fn reset_password(&mut self, email: &str) -> Result<Delivery, Failure> {
+    pub async fn reset_password(&mut self, email: &str) -> Result<Delivery, CallError> {
         let idp = self.connectors.idp.clone();
         let chat = self.connectors.chat.clone();
         self.call(HostFunction::ResetPassword, json!({ "email": email }), async {
@@ -242,7 +341,7 @@ impl Guard {
         .await
     }
 
-    pub async fn require_mfa_reregistration(&mut self, email: &str) -> Result<Effect, Failure> {
+    pub async fn require_mfa_reregistration(&mut self, email: &str) -> Result<Effect, CallError> {
         let idp = self.connectors.idp.clone();
         self.call(
             HostFunction::RequireMfaReregistration,
@@ -252,7 +351,7 @@ impl Guard {
         .await
     }
 
-    pub async fn revoke_sessions(&mut self, email: &str) -> Result<Effect, Failure> {
+    pub async fn revoke_sessions(&mut self, email: &str) -> Result<Effect, CallError> {
         let idp = self.connectors.idp.clone();
         self.call(
             HostFunction::RevokeSessions,
@@ -262,7 +361,11 @@ impl Guard {
         .await
     }
 
-    pub async fn add_group_member(&mut self, group: &str, email: &str) -> Result<Effect, Failure> {
+    pub async fn add_group_member(
+        &mut self,
+        group: &str,
+        email: &str,
+    ) -> Result<Effect, CallError> {
         let idp = self.connectors.idp.clone();
         let args = json!({ "group": group, "email": email });
         self.call(HostFunction::AddGroupMember, args, async {
@@ -275,7 +378,7 @@ impl Guard {
         &mut self,
         group: &str,
         email: &str,
-    ) -> Result<Effect, Failure> {
+    ) -> Result<Effect, CallError> {
         let idp = self.connectors.idp.clone();
         let args = json!({ "group": group, "email": email });
         self.call(HostFunction::RemoveGroupMember, args, async {
@@ -284,7 +387,7 @@ impl Guard {
         .await
     }
 
-    pub async fn assign_license(&mut self, email: &str, sku: &str) -> Result<Effect, Failure> {
+    pub async fn assign_license(&mut self, email: &str, sku: &str) -> Result<Effect, CallError> {
         let idp = self.connectors.idp.clone();
         let args = json!({ "email": email, "sku": sku });
         self.call(HostFunction::AssignLicense, args, async {
@@ -293,7 +396,7 @@ impl Guard {
         .await
     }
 
-    pub async fn remove_license(&mut self, email: &str, sku: &str) -> Result<Effect, Failure> {
+    pub async fn remove_license(&mut self, email: &str, sku: &str) -> Result<Effect, CallError> {
         let idp = self.connectors.idp.clone();
         let args = json!({ "email": email, "sku": sku });
         self.call(HostFunction::RemoveLicense, args, async {
@@ -307,7 +410,7 @@ impl Guard {
         mailbox: &str,
         email: &str,
         right: MailboxRight,
-    ) -> Result<Effect, Failure> {
+    ) -> Result<Effect, CallError> {
         let idp = self.connectors.idp.clone();
         let args = json!({ "mailbox": mailbox, "email": email, "right": right });
         self.call(HostFunction::GrantMailboxAccess, args, async {
@@ -321,7 +424,7 @@ impl Guard {
         mailbox: &str,
         email: &str,
         right: MailboxRight,
-    ) -> Result<Effect, Failure> {
+    ) -> Result<Effect, CallError> {
         let idp = self.connectors.idp.clone();
         let args = json!({ "mailbox": mailbox, "email": email, "right": right });
         self.call(HostFunction::RemoveMailboxAccess, args, async {
@@ -332,7 +435,7 @@ impl Guard {
 
     // ---- psa -----------------------------------------------------------------------
 
-    pub async fn get_ticket(&mut self, id: &str) -> Result<TicketRecord, Failure> {
+    pub async fn get_ticket(&mut self, id: &str) -> Result<TicketRecord, CallError> {
         let psa = self.connectors.psa.clone();
         self.call(HostFunction::GetTicket, json!({ "id": id }), async {
             Ok(psa.get_ticket(id).await?)
@@ -345,7 +448,7 @@ impl Guard {
         id: &str,
         text: &str,
         visibility: Visibility,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), CallError> {
         let psa = self.connectors.psa.clone();
         let author = format!("capdesk/{}", self.plugin);
         let args = json!({ "id": id, "text": text, "visibility": visibility });
@@ -356,7 +459,7 @@ impl Guard {
         .await
     }
 
-    pub async fn set_status(&mut self, id: &str, status: TicketStatus) -> Result<(), Failure> {
+    pub async fn set_status(&mut self, id: &str, status: TicketStatus) -> Result<(), CallError> {
         let psa = self.connectors.psa.clone();
         self.call(
             HostFunction::SetStatus,
@@ -366,7 +469,7 @@ impl Guard {
         .await
     }
 
-    pub async fn link_to_parent(&mut self, id: &str, parent: &str) -> Result<(), Failure> {
+    pub async fn link_to_parent(&mut self, id: &str, parent: &str) -> Result<(), CallError> {
         let psa = self.connectors.psa.clone();
         self.call(
             HostFunction::LinkToParent,
@@ -378,7 +481,7 @@ impl Guard {
 
     // ---- chat ----------------------------------------------------------------------
 
-    pub async fn send(&mut self, to: &str, text: &str) -> Result<(), Failure> {
+    pub async fn send(&mut self, to: &str, text: &str) -> Result<(), CallError> {
         let chat = self.connectors.chat.clone();
         self.call(
             HostFunction::ChatSend,
@@ -391,31 +494,69 @@ impl Guard {
         .await
     }
 
-    /// Ask a person a question. Answers arrive through a channel that can wait for
-    /// them (the web chat, Slack, Teams); the embedded sandbox chat has no person on
-    /// the other end, so the question is delivered and the call fails as `upstream`,
-    /// which a playbook treats as "escalate to a technician".
+    /// Ask a person a question and wait for the answer. The question goes out by chat,
+    /// the call is journaled as waiting, and the run stops with [`Interrupt::Waiting`];
+    /// when the answer is recorded the run resumes and this call, replayed, returns it.
     pub async fn ask(
         &mut self,
         to: &str,
         question: &str,
         choices: &[String],
-    ) -> Result<String, Failure> {
-        let chat = self.connectors.chat.clone();
+    ) -> Result<String, CallError> {
         let args = json!({ "to": to, "question": question, "choices": choices });
-        self.call(HostFunction::ChatAsk, args, async {
-            check_text(question)?;
-            let options = if choices.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", choices.join(" / "))
-            };
-            chat.send(to, &format!("{question}{options}")).await?;
-            Err::<String, _>(Failure::Upstream(
-                "this tenant's chat cannot collect answers; a technician will follow up".into(),
-            ))
-        })
-        .await
+        if let Some(recorded) = self.replay.pop_front() {
+            return replay(recorded, HostFunction::ChatAsk, &args.to_string());
+        }
+        let args = self.check(HostFunction::ChatAsk, args)?;
+        check_text(question)?;
+        let options = if choices.is_empty() {
+            String::new()
+        } else {
+            format!("\nAnswer with one of: {}", choices.join(", "))
+        };
+        let chat = self.connectors.chat.clone();
+        if let Err(e) = chat.send(to, &format!("{question}{options}")).await {
+            let failure = Failure::from(e);
+            self.push(
+                HostFunction::ChatAsk,
+                args,
+                "allowed".into(),
+                to_json(&Recorded::<String>::Error(&failure)),
+            );
+            return Err(failure.into());
+        }
+        self.push(HostFunction::ChatAsk, args, "waiting".into(), "null".into());
+        Err(Interrupt::Waiting {
+            to: to.to_string(),
+            question: question.to_string(),
+            choices: choices.to_vec(),
+        }
+        .into())
+    }
+}
+
+/// The recorded result of a call, if the plugin made the same call again.
+fn replay<T: DeserializeOwned>(
+    recorded: JournalEntry,
+    function: HostFunction,
+    args: &str,
+) -> Result<T, CallError> {
+    if recorded.function != function.name() || recorded.args != args {
+        return Err(Interrupt::DeterminismFault {
+            seq: recorded.seq,
+            recorded: format!("{}({})", recorded.function, recorded.args),
+            made: format!("{}({args})", function.name()),
+        }
+        .into());
+    }
+    match serde_json::from_str::<Replayed<T>>(&recorded.result) {
+        Ok(Replayed::Ok(v)) => Ok(v),
+        Ok(Replayed::Error(f)) => Err(f.into()),
+        Err(_) => Err(Interrupt::InDoubt {
+            seq: recorded.seq,
+            function: recorded.function,
+        }
+        .into()),
     }
 }
 
@@ -483,7 +624,7 @@ mod tests {
         let (_d, sandbox, mut guard) = guard_with(&[Capability::IdpRead]).await;
         let err = guard.unlock_account("ann@acme.test").await.unwrap_err();
         assert!(
-            matches!(&err, Failure::Denied(m) if m.contains("idp.unlock")),
+            matches!(&err, CallError::Failure(Failure::Denied(m)) if m.contains("idp.unlock")),
             "{err}"
         );
         let entry = guard.journal().last().unwrap();
@@ -509,10 +650,75 @@ mod tests {
             ("allowed", r#"{"ok":"changed"}"#)
         );
         let missing = guard.find_user("nobody@acme.test").await.unwrap_err();
-        assert!(matches!(missing, Failure::NotFound(_)));
+        assert!(matches!(missing, CallError::Failure(Failure::NotFound(_))));
         let recorded: Value =
             serde_json::from_str(&guard.journal().last().unwrap().result).unwrap();
         assert_eq!(recorded["error"]["failure"], "not-found");
+    }
+
+    #[tokio::test]
+    async fn a_resumed_run_replays_recorded_calls_without_repeating_them() {
+        let (dir, sandbox, mut guard) =
+            guard_with(&[Capability::IdpRead, Capability::IdpUnlock]).await;
+        guard.unlock_account("ann@acme.test").await.unwrap();
+        let recorded: Vec<JournalEntry> = guard
+            .journal()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| JournalEntry {
+                seq: i as i64 + 1,
+                function: e.function.clone(),
+                capability: e.capability.clone(),
+                args: e.args.clone(),
+                decision: e.decision.clone(),
+                result: e.result.clone(),
+                at: String::new(),
+            })
+            .collect();
+        let connectors = Connectors {
+            idp: sandbox.clone(),
+            psa: sandbox.clone(),
+            chat: sandbox.clone(),
+        };
+        let granted: BTreeSet<Capability> = [Capability::IdpRead, Capability::IdpUnlock].into();
+
+        // The same call again gets the recorded result; the directory sees one unlock.
+        let mut replaying = Guard::resuming(
+            "acme",
+            "account-unlock",
+            granted.clone(),
+            connectors.clone(),
+            recorded.clone(),
+        );
+        assert_eq!(
+            replaying.unlock_account("ann@acme.test").await.unwrap(),
+            Effect::Changed
+        );
+        assert!(
+            replaying.journal().is_empty(),
+            "replayed calls are not journaled twice"
+        );
+        let unlocks = sandbox
+            .user_report("ann@acme.test")
+            .await
+            .unwrap()
+            .events
+            .iter()
+            .filter(|e| e.action == "unlocked")
+            .count();
+        assert_eq!(unlocks, 1);
+
+        // A different call where the journal has the unlock is a determinism fault.
+        let mut diverged = Guard::resuming("acme", "account-unlock", granted, connectors, recorded);
+        let err = diverged.find_user("ann@acme.test").await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CallError::Interrupt(Interrupt::DeterminismFault { seq: 1, .. })
+            ),
+            "{err}"
+        );
+        drop(dir);
     }
 
     #[tokio::test]

@@ -64,6 +64,8 @@ pub struct RunRow {
     pub guest_us: i64,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// For a waiting run: the question it asked, as JSON.
+    pub waiting_for: Option<String>,
 }
 
 /// One journaled host call.
@@ -413,7 +415,8 @@ impl Store {
         Ok(())
     }
 
-    /// Write the run's journal and final status in one transaction.
+    /// Append the calls of this attempt to the run's journal and record how it ended
+    /// (`waiting_for` is set for a run that now waits), in one transaction.
     pub async fn finish_run(
         &self,
         run: i64,
@@ -421,15 +424,21 @@ impl Store {
         reason: &str,
         guest_us: i64,
         journal: &[NewJournalEntry],
+        waiting_for: Option<&str>,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        for (seq, e) in journal.iter().enumerate() {
+        let (recorded,): (i64,) = sqlx::query_as("SELECT count(*) FROM run_calls WHERE run = ?")
+            .bind(run)
+            .fetch_one(&mut *tx)
+            .await?;
+        for (i, e) in journal.iter().enumerate() {
+            let seq = recorded + i as i64;
             sqlx::query(
                 "INSERT INTO run_calls (run, seq, function, capability, args, decision, result)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(run)
-            .bind(seq as i64 + 1)
+            .bind(seq + 1)
             .bind(&e.function)
             .bind(e.capability.as_deref())
             .bind(&e.args)
@@ -439,12 +448,15 @@ impl Store {
             .await?;
         }
         sqlx::query(
-            "UPDATE runs SET status = ?, reason = ?, guest_us = ?,
-               finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+            "UPDATE runs SET status = ?, reason = ?, guest_us = guest_us + ?, waiting_for = ?,
+               finished_at = CASE WHEN ? IS NULL THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END
+             WHERE id = ?",
         )
         .bind(status)
         .bind(reason)
         .bind(guest_us)
+        .bind(waiting_for)
+        .bind(waiting_for)
         .bind(run)
         .execute(&mut *tx)
         .await?;
@@ -456,7 +468,7 @@ impl Store {
         let actor = format!("plugin:{}", plugin.as_deref().unwrap_or("-"));
         let mut entries: Vec<NewAuditEntry> = journal
             .iter()
-            .filter(|e| e.capability.is_some())
+            .filter(|e| e.capability.is_some() && e.decision != "waiting")
             .map(|e| NewAuditEntry {
                 tenant: Some(&tenant),
                 kind: "run.call",
@@ -474,16 +486,76 @@ impl Store {
             .collect();
         entries.push(NewAuditEntry {
             tenant: Some(&tenant),
-            kind: "run.finished",
+            kind: if waiting_for.is_some() {
+                "run.waiting"
+            } else {
+                "run.finished"
+            },
             actor: "capdesk",
             detail: serde_json::json!({
                 "run": run_label(run), "ticket": ticket_label(ticket), "plugin": plugin,
-                "plugin_hash": hash, "status": status, "reason": reason,
+                "plugin_hash": hash, "status": status, "reason": reason, "waiting_for": waiting_for,
             })
             .to_string(),
         });
         audit::append(&mut tx, &entries).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Record the answer to a waiting run's question and claim the run for resuming.
+    /// Fails if the run is no longer waiting (someone else answered first).
+    pub async fn record_answer(&self, run: i64, by: &str, answer: &str) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE runs SET status = 'running', waiting_for = NULL WHERE id = ? AND status = 'waiting'",
+        )
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            anyhow::bail!(
+                "run {} is no longer waiting: it was answered already",
+                run_label(run)
+            );
+        }
+        let result = serde_json::json!({ "ok": answer }).to_string();
+        sqlx::query(
+            "UPDATE run_calls SET result = ?, decision = ? WHERE run = ? AND decision = 'waiting'",
+        )
+        .bind(&result)
+        .bind(format!("answered by {by}"))
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+        let (tenant,): (String,) = sqlx::query_as("SELECT tenant FROM runs WHERE id = ?")
+            .bind(run)
+            .fetch_one(&mut *tx)
+            .await?;
+        let detail = serde_json::json!({ "run": run_label(run), "by": by, "answer": answer });
+        audit::append(
+            &mut tx,
+            &[self.audit_entry(Some(&tenant), "run.answer", detail)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Record an answer that was refused (from someone who was not asked).
+    pub async fn audit_refusal(
+        &self,
+        tenant: &str,
+        run: i64,
+        by: &str,
+        why: &str,
+    ) -> anyhow::Result<()> {
+        let detail = serde_json::json!({ "run": run_label(run), "by": by, "why": why });
+        audit::record(
+            &self.pool,
+            &[self.audit_entry(Some(tenant), "run.answer-refused", detail)],
+        )
+        .await?;
         Ok(())
     }
 

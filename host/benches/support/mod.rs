@@ -13,7 +13,7 @@ use capdesk::connectors::{
     Chat, ConnectorError, Connectors, DirectoryUser, Effect, Idp, MailboxRight, NewTicket, Person,
     Psa, Secret, Ticket, TicketRecord, TicketStatus, Visibility,
 };
-use capdesk::guard::{Failure, Guard};
+use capdesk::guard::{CallError, Guard};
 use capdesk_sdk::triage::Signals;
 
 /// A directory, ticket store and chat held in memory.
@@ -245,7 +245,7 @@ pub fn component(name: &str) -> Vec<u8> {
 
 /// The native twin of `tests/guests/bench-playbook`: same triage, same ten host calls,
 /// through the same guard, without the sandbox.
-pub async fn native_run(ticket: &Ticket, mut guard: Guard) -> (f32, Result<String, Failure>) {
+pub async fn native_run(ticket: &Ticket, mut guard: Guard) -> (f32, Result<String, CallError>) {
     let score = Signals::from_text(&format!(
         "{}\n{}",
         ticket.details.subject, ticket.details.body

@@ -14,7 +14,7 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     trappable_error_type: {
-        "capdesk:playbook/types.failure" => guard::Failure,
+        "capdesk:playbook/types.failure" => guard::CallError,
     },
 });
 
@@ -60,10 +60,10 @@ macro_rules! guarded {
         let start = Instant::now();
         let result = match $state.guard.as_mut() {
             Some($g) => $body.await,
-            None => Err(guard::Failure::Denied(
+            None => Err(guard::CallError::Failure(guard::Failure::Denied(
                 "host functions are available only in `resolve`, not in `describe` or `triage`"
                     .into(),
-            )),
+            ))),
         };
         $state.host_time += start.elapsed();
         result
@@ -71,7 +71,12 @@ macro_rules! guarded {
 }
 
 impl types::Host for RunState {
-    fn convert_failure(&mut self, err: guard::Failure) -> wasmtime::Result<WitFailure> {
+    fn convert_failure(&mut self, err: guard::CallError) -> wasmtime::Result<WitFailure> {
+        let err = match err {
+            guard::CallError::Failure(f) => f,
+            // Not an answer for the plugin: stop its execution; the runtime reads why.
+            guard::CallError::Interrupt(interrupt) => return Err(wasmtime::Error::new(interrupt)),
+        };
         Ok(match err {
             guard::Failure::Denied(m) => WitFailure::Denied(m),
             guard::Failure::Rejected(m) => WitFailure::Rejected(m),
@@ -132,15 +137,15 @@ pub fn wit_ticket(t: &connectors::Ticket) -> WitTicket {
 }
 
 impl idp::Host for RunState {
-    async fn find_user(&mut self, email: String) -> Result<idp::User, guard::Failure> {
+    async fn find_user(&mut self, email: String) -> Result<idp::User, guard::CallError> {
         guarded!(self, |g| g.find_user(&email)).map(Into::into)
     }
 
-    async fn unlock_account(&mut self, email: String) -> Result<types::Effect, guard::Failure> {
+    async fn unlock_account(&mut self, email: String) -> Result<types::Effect, guard::CallError> {
         guarded!(self, |g| g.unlock_account(&email)).map(effect)
     }
 
-    async fn reset_password(&mut self, email: String) -> Result<idp::Delivery, guard::Failure> {
+    async fn reset_password(&mut self, email: String) -> Result<idp::Delivery, guard::CallError> {
         guarded!(self, |g| g.reset_password(&email)).map(|d| idp::Delivery {
             channel: d.channel,
             recipient: d.recipient,
@@ -151,11 +156,11 @@ impl idp::Host for RunState {
     async fn require_mfa_reregistration(
         &mut self,
         email: String,
-    ) -> Result<types::Effect, guard::Failure> {
+    ) -> Result<types::Effect, guard::CallError> {
         guarded!(self, |g| g.require_mfa_reregistration(&email)).map(effect)
     }
 
-    async fn revoke_sessions(&mut self, email: String) -> Result<types::Effect, guard::Failure> {
+    async fn revoke_sessions(&mut self, email: String) -> Result<types::Effect, guard::CallError> {
         guarded!(self, |g| g.revoke_sessions(&email)).map(effect)
     }
 
@@ -163,7 +168,7 @@ impl idp::Host for RunState {
         &mut self,
         group: String,
         email: String,
-    ) -> Result<types::Effect, guard::Failure> {
+    ) -> Result<types::Effect, guard::CallError> {
         guarded!(self, |g| g.add_group_member(&group, &email)).map(effect)
     }
 
@@ -171,7 +176,7 @@ impl idp::Host for RunState {
         &mut self,
         group: String,
         email: String,
-    ) -> Result<types::Effect, guard::Failure> {
+    ) -> Result<types::Effect, guard::CallError> {
         guarded!(self, |g| g.remove_group_member(&group, &email)).map(effect)
     }
 
@@ -179,7 +184,7 @@ impl idp::Host for RunState {
         &mut self,
         email: String,
         sku: String,
-    ) -> Result<types::Effect, guard::Failure> {
+    ) -> Result<types::Effect, guard::CallError> {
         guarded!(self, |g| g.assign_license(&email, &sku)).map(effect)
     }
 
@@ -187,7 +192,7 @@ impl idp::Host for RunState {
         &mut self,
         email: String,
         sku: String,
-    ) -> Result<types::Effect, guard::Failure> {
+    ) -> Result<types::Effect, guard::CallError> {
         guarded!(self, |g| g.remove_license(&email, &sku)).map(effect)
     }
 
@@ -196,7 +201,7 @@ impl idp::Host for RunState {
         mailbox: String,
         email: String,
         r: idp::MailboxRight,
-    ) -> Result<types::Effect, guard::Failure> {
+    ) -> Result<types::Effect, guard::CallError> {
         guarded!(self, |g| g.grant_mailbox_access(&mailbox, &email, right(r))).map(effect)
     }
 
@@ -205,7 +210,7 @@ impl idp::Host for RunState {
         mailbox: String,
         email: String,
         r: idp::MailboxRight,
-    ) -> Result<types::Effect, guard::Failure> {
+    ) -> Result<types::Effect, guard::CallError> {
         guarded!(self, |g| g.remove_mailbox_access(
             &mailbox,
             &email,
@@ -247,7 +252,7 @@ fn status_from_wit(s: psa::Status) -> connectors::TicketStatus {
 }
 
 impl psa::Host for RunState {
-    async fn get_ticket(&mut self, id: String) -> Result<psa::TicketRecord, guard::Failure> {
+    async fn get_ticket(&mut self, id: String) -> Result<psa::TicketRecord, guard::CallError> {
         let record = guarded!(self, |g| g.get_ticket(&id))?;
         Ok(psa::TicketRecord {
             ticket: wit_ticket(&record.ticket),
@@ -273,21 +278,25 @@ impl psa::Host for RunState {
         id: String,
         text: String,
         v: psa::Visibility,
-    ) -> Result<(), guard::Failure> {
+    ) -> Result<(), guard::CallError> {
         guarded!(self, |g| g.add_note(&id, &text, visibility(v)))
     }
 
-    async fn set_status(&mut self, id: String, status: psa::Status) -> Result<(), guard::Failure> {
+    async fn set_status(
+        &mut self,
+        id: String,
+        status: psa::Status,
+    ) -> Result<(), guard::CallError> {
         guarded!(self, |g| g.set_status(&id, status_from_wit(status)))
     }
 
-    async fn link_to_parent(&mut self, id: String, parent: String) -> Result<(), guard::Failure> {
+    async fn link_to_parent(&mut self, id: String, parent: String) -> Result<(), guard::CallError> {
         guarded!(self, |g| g.link_to_parent(&id, &parent))
     }
 }
 
 impl chat::Host for RunState {
-    async fn send(&mut self, to: String, text: String) -> Result<(), guard::Failure> {
+    async fn send(&mut self, to: String, text: String) -> Result<(), guard::CallError> {
         guarded!(self, |g| g.send(&to, &text))
     }
 
@@ -296,7 +305,7 @@ impl chat::Host for RunState {
         to: String,
         question: String,
         choices: Vec<String>,
-    ) -> Result<String, guard::Failure> {
+    ) -> Result<String, guard::CallError> {
         guarded!(self, |g| g.ask(&to, &question, &choices))
     }
 }

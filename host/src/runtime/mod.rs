@@ -25,7 +25,7 @@ use wasmtime::{
 use crate::capability::Capability;
 use crate::connectors::Ticket;
 use crate::datadir::DataDir;
-use crate::guard::Guard;
+use crate::guard::{Guard, Interrupt};
 use crate::store::{Limits, NewJournalEntry};
 pub use host::RunState;
 use host::{Playbook, PlaybookPre, Resolution, wit_ticket};
@@ -139,12 +139,38 @@ pub struct Outcome {
     pub vars: Vec<(String, String)>,
 }
 
-/// What one `resolve` gave: the outcome (or why it stopped) and everything it did.
+/// How a `resolve` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The plugin returned its outcome.
+    Finished(Outcome),
+    /// The plugin asked a person something; resume the run once they answer.
+    Waiting {
+        to: String,
+        question: String,
+        choices: Vec<String>,
+    },
+    /// A trap, timeout, memory overrun or determinism fault stopped it.
+    Stopped(Stopped),
+}
+
+/// What one `resolve` gave: how it ended and everything it did.
 #[derive(Debug)]
 pub struct Resolve {
-    pub outcome: Result<Outcome, Stopped>,
+    pub ending: Ending,
     pub journal: Vec<NewJournalEntry>,
     pub guest_time: Duration,
+}
+
+impl Resolve {
+    /// A resolve that never started: the plugin stopped before it got there.
+    pub fn stopped(stopped: Stopped) -> Resolve {
+        Resolve {
+            ending: Ending::Stopped(stopped),
+            journal: Vec::new(),
+            guest_time: Duration::ZERO,
+        }
+    }
 }
 
 /// Raised by the epoch callback when the guest used up its time.
@@ -419,14 +445,28 @@ impl Instance {
         self.store.data_mut().guard = Some(guard);
         let ticket = wit_ticket(ticket);
         let handler = self.playbook.capdesk_playbook_handler();
-        let outcome = match handler.call_resolve(&mut self.store, &ticket).await {
-            Ok(o) => Ok(Outcome {
+        let ending = match handler.call_resolve(&mut self.store, &ticket).await {
+            Ok(o) => Ending::Finished(Outcome {
                 resolved: matches!(o.resolution, Resolution::Resolved),
                 note: o.note,
                 closeout: o.closeout,
                 vars: o.vars,
             }),
-            Err(e) => Err(stop_reason(&e, self.store.data())),
+            Err(e) => match e.downcast_ref::<Interrupt>() {
+                Some(Interrupt::Waiting {
+                    to,
+                    question,
+                    choices,
+                }) => Ending::Waiting {
+                    to: to.clone(),
+                    question: question.clone(),
+                    choices: choices.clone(),
+                },
+                Some(other) => Ending::Stopped(Stopped {
+                    reason: other.to_string(),
+                }),
+                None => Ending::Stopped(stop_reason(&e, self.store.data())),
+            },
         };
         let guest_time = self.store.data().guest_time();
         let journal = self
@@ -436,7 +476,7 @@ impl Instance {
             .map(Guard::into_journal)
             .unwrap_or_default();
         Resolve {
-            outcome,
+            ending,
             journal,
             guest_time,
         }
