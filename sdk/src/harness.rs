@@ -33,7 +33,7 @@ pub use capdesk::connectors::Visibility;
 use capdesk::connectors::sandbox::NewUser;
 pub use capdesk::connectors::sandbox::{OutboxMessage, UserReport};
 use capdesk::connectors::{NewTicket, Person, Psa as _, TicketRecord};
-use capdesk::engine::{Desk, Submission};
+use capdesk::engine::{Desk, Submission, WaitingFor};
 use capdesk::store::{JournalEntry, parse_run_id};
 
 /// The tenant every scenario runs in.
@@ -144,6 +144,7 @@ pub struct Scenario {
     users: Vec<UserSpec>,
     ticket: Option<TicketSpec>,
     revoked: Vec<Capability>,
+    answers: Vec<String>,
 }
 
 impl Default for Scenario {
@@ -159,6 +160,7 @@ impl Scenario {
             users: Vec::new(),
             ticket: None,
             revoked: Vec::new(),
+            answers: Vec::new(),
         }
     }
 
@@ -184,6 +186,13 @@ impl Scenario {
             .parse()
             .unwrap_or_else(|e| panic!("Scenario::revoke: {e}"));
         self.revoked.push(cap);
+        self
+    }
+
+    /// When the run waits on a question (`chat.ask`), the person asked answers this;
+    /// call once per question, in order.
+    pub fn answer(mut self, text: &str) -> Self {
+        self.answers.push(text.into());
         self
     }
 
@@ -223,10 +232,27 @@ impl Scenario {
                 .await
                 .unwrap_or_else(|e| panic!("adding user {}: {e}", u.0.email));
         }
-        let submission = desk
+        let mut submission = desk
             .submit(TENANT, ticket.0)
             .await
             .unwrap_or_else(|e| panic!("submitting the ticket: {e:#}"));
+        let mut questions = Vec::new();
+        for answer in &self.answers {
+            let Some(waiting) = submission.waiting_for.clone() else {
+                break;
+            };
+            let run = parse_run_id(&submission.run).expect("run id");
+            submission = desk
+                .answer(run, &waiting.to, answer)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("answering {:?} with {answer:?}: {e:#}", waiting.question)
+                });
+            questions.push(waiting);
+        }
+        if let Some(w) = &submission.waiting_for {
+            questions.push(w.clone());
+        }
         let journal = desk
             .store
             .journal(parse_run_id(&submission.run).expect("run id"))
@@ -244,6 +270,7 @@ impl Scenario {
         }
         Report {
             submission,
+            questions,
             journal,
             ticket: record,
             outbox,
@@ -269,6 +296,8 @@ fn component_for(dir: &Path) -> PathBuf {
 #[derive(Debug)]
 pub struct Report {
     pub submission: Submission,
+    /// Every question the run asked, in order (the last may still be unanswered).
+    pub questions: Vec<WaitingFor>,
     pub journal: Vec<JournalEntry>,
     pub ticket: TicketRecord,
     pub outbox: Vec<OutboxMessage>,
@@ -313,6 +342,17 @@ impl Report {
 
     pub fn assert_status(&self, status: &str) -> &Self {
         assert_eq!(self.status(), status, "unexpected status{}", self.story());
+        self
+    }
+
+    /// The run asked a question containing `text`.
+    pub fn assert_asked(&self, text: &str) -> &Self {
+        assert!(
+            self.questions.iter().any(|q| q.question.contains(text)),
+            "expected a question containing {text:?}; asked: {:?}{}",
+            self.questions,
+            self.story()
+        );
         self
     }
 
