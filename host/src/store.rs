@@ -256,23 +256,9 @@ impl Store {
         plugin: &str,
         caps: &[Capability],
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for cap in caps {
-            sqlx::query("INSERT INTO grants (tenant, plugin, capability) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-                .bind(tenant)
-                .bind(plugin)
-                .bind(cap.name())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let detail = serde_json::json!({ "plugin": plugin, "capabilities": caps });
-        audit::append(
-            &mut tx,
-            &[self.audit_entry(Some(tenant), "grant.add", detail)],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let sql = "INSERT INTO grants (tenant, plugin, capability) VALUES (?, ?, ?) ON CONFLICT DO NOTHING";
+        self.change_grants(sql, "grant.add", tenant, plugin, caps)
+            .await
     }
 
     pub async fn revoke(
@@ -281,9 +267,24 @@ impl Store {
         plugin: &str,
         caps: &[Capability],
     ) -> anyhow::Result<()> {
+        let sql = "DELETE FROM grants WHERE tenant = ? AND plugin = ? AND capability = ?";
+        self.change_grants(sql, "grant.revoke", tenant, plugin, caps)
+            .await
+    }
+
+    /// Run `sql` (bound to tenant, plugin, capability) for each capability and audit
+    /// the change as `kind`, in one transaction.
+    async fn change_grants(
+        &self,
+        sql: &str,
+        kind: &str,
+        tenant: &str,
+        plugin: &str,
+        caps: &[Capability],
+    ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         for cap in caps {
-            sqlx::query("DELETE FROM grants WHERE tenant = ? AND plugin = ? AND capability = ?")
+            sqlx::query(sql)
                 .bind(tenant)
                 .bind(plugin)
                 .bind(cap.name())
@@ -291,11 +292,7 @@ impl Store {
                 .await?;
         }
         let detail = serde_json::json!({ "plugin": plugin, "capabilities": caps });
-        audit::append(
-            &mut tx,
-            &[self.audit_entry(Some(tenant), "grant.revoke", detail)],
-        )
-        .await?;
+        audit::append(&mut tx, &[self.audit_entry(Some(tenant), kind, detail)]).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -56,6 +56,7 @@ pub mod bindings {
     });
 }
 
+pub mod checks;
 pub mod triage;
 
 #[cfg(all(feature = "harness", not(target_family = "wasm")))]

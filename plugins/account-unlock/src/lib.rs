@@ -4,6 +4,7 @@
 //! account exists, is enabled and is not privileged, and is actually locked. Anything
 //! else goes to a technician with the reason.
 
+use capdesk_sdk::checks::{self, Check};
 use capdesk_sdk::psa::{self, Visibility};
 use capdesk_sdk::triage::Signals;
 use capdesk_sdk::{
@@ -84,41 +85,12 @@ impl Playbook for AccountUnlock {
     }
 
     fn resolve(ticket: &Ticket) -> Result<Outcome, Failure> {
-        let requester = ticket.requester.email.to_ascii_lowercase();
-        let target = ticket
-            .field("target")
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_else(|| requester.clone());
-        if target != requester {
-            return Ok(Outcome::escalated(format!(
-                "{requester} asked to unlock someone else's account ({target}); a technician must confirm with the owner"
-            )));
-        }
-        if !ticket.requester_verified {
-            return Ok(Outcome::escalated(format!(
-                "the request came over {} without a verified identity; unlock only after confirming it is {requester}",
-                ticket.channel
-            )));
-        }
-        let user = match idp::find_user(&target) {
-            Ok(u) => u,
-            Err(Failure::NotFound(_)) => {
-                return Ok(Outcome::escalated(format!(
-                    "no account {target} in the directory; check the address"
-                )));
-            }
-            Err(other) => return Err(other),
+        let user = match checks::requester_account(ticket, "an account unlock")? {
+            Check::Proceed(user) => user,
+            Check::Escalate(outcome) => return Ok(outcome),
         };
-        if !user.enabled {
-            return Ok(Outcome::escalated(format!(
-                "the account {target} is disabled, not locked; re-enabling is a technician's decision"
-            )));
-        }
-        if user.privileged {
-            return Ok(Outcome::escalated(format!(
-                "{target} is a privileged account; capdesk does not change privileged accounts"
-            )));
-        }
+        let requester = &ticket.requester.email;
+        let target = user.email.clone();
         if !user.locked {
             psa::add_note(
                 &ticket.id,

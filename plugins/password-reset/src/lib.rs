@@ -2,6 +2,7 @@
 //! temporary password and delivers it to the owner; this plugin never sees it. Other
 //! sessions are signed out so the old password stops working everywhere.
 
+use capdesk_sdk::checks::{self, Check};
 use capdesk_sdk::psa::{self, Visibility};
 use capdesk_sdk::triage::Signals;
 use capdesk_sdk::{Failure, Manifest, Outcome, Playbook, Ticket, export_playbook, idp};
@@ -71,41 +72,12 @@ impl Playbook for PasswordReset {
     }
 
     fn resolve(ticket: &Ticket) -> Result<Outcome, Failure> {
-        let requester = ticket.requester.email.to_ascii_lowercase();
-        let target = ticket
-            .field("target")
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_else(|| requester.clone());
-        if target != requester {
-            return Ok(Outcome::escalated(format!(
-                "{requester} asked for a password reset of someone else's account ({target}); a technician must confirm with the owner"
-            )));
-        }
-        if !ticket.requester_verified {
-            return Ok(Outcome::escalated(format!(
-                "the request came over {} without a verified identity; reset only after confirming it is {requester}",
-                ticket.channel
-            )));
-        }
-        let user = match idp::find_user(&target) {
-            Ok(u) => u,
-            Err(Failure::NotFound(_)) => {
-                return Ok(Outcome::escalated(format!(
-                    "no account {target} in the directory; check the address"
-                )));
-            }
-            Err(other) => return Err(other),
+        let user = match checks::requester_account(ticket, "a password reset")? {
+            Check::Proceed(user) => user,
+            Check::Escalate(outcome) => return Ok(outcome),
         };
-        if !user.enabled {
-            return Ok(Outcome::escalated(format!(
-                "the account {target} is disabled; re-enabling it is a technician's decision"
-            )));
-        }
-        if user.privileged {
-            return Ok(Outcome::escalated(format!(
-                "{target} is a privileged account; capdesk does not reset privileged accounts"
-            )));
-        }
+        let requester = &ticket.requester.email;
+        let target = user.email.clone();
         let delivery = idp::reset_password(&target)?;
         let sessions = match idp::revoke_sessions(&target) {
             Ok(_) => "other sessions signed out",
