@@ -15,7 +15,7 @@ pub enum Check {
     Escalate(Outcome),
 }
 
-/// Run the standard checks for `action` (words for the note, e.g. "a password reset")
+/// Run the standard checks for `action` (a noun phrase for the note, e.g. "a password reset")
 /// on the account the ticket is about: the `target` field, else the requester's own.
 /// Needs `idp.read`.
 pub fn requester_account(ticket: &Ticket, action: &str) -> Result<Check, Failure> {
@@ -27,12 +27,12 @@ pub fn requester_account(ticket: &Ticket, action: &str) -> Result<Check, Failure
     let escalate = |why| Ok(Check::Escalate(Outcome::escalated(why)));
     if target != requester {
         return escalate(format!(
-            "{requester} asked for {action} on someone else's account ({target}); a technician must confirm with the owner"
+            "{requester} asked about someone else's account ({target}); a technician must confirm with the owner before {action}"
         ));
     }
     if !ticket.requester_verified {
         return escalate(format!(
-            "the request came over {} without a verified identity; do {action} only after confirming it is {requester}",
+            "the request came over {} without a verified identity; confirm it is {requester} before {action}",
             ticket.channel
         ));
     }
@@ -52,7 +52,7 @@ pub fn requester_account(ticket: &Ticket, action: &str) -> Result<Check, Failure
     }
     if user.privileged {
         return escalate(format!(
-            "{target} is a privileged account; capdesk does not do {action} on privileged accounts"
+            "{target} is a privileged account; capdesk leaves {action} of a privileged account to a technician"
         ));
     }
     Ok(Check::Proceed(user))

@@ -85,7 +85,7 @@ impl Playbook for AccountUnlock {
     }
 
     fn resolve(ticket: &Ticket) -> Result<Outcome, Failure> {
-        let user = match checks::requester_account(ticket, "an account unlock")? {
+        let user = match checks::requester_account(ticket, "an unlock")? {
             Check::Proceed(user) => user,
             Check::Escalate(outcome) => return Ok(outcome),
         };
