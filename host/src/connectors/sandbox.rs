@@ -4,6 +4,8 @@
 //! unknown user is `not-found`, adding an existing member changes nothing and is not an
 //! error, and every change is appended to the user's event log.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use rand::RngExt as _;
 use serde::Serialize;
@@ -369,17 +371,21 @@ impl Sandbox {
         Ok(r.rows_affected() > 0)
     }
 
-    async fn attrs(&self, email: &str, kind: &str) -> Result<Vec<String>, ConnectorError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT value FROM sandbox_user_attrs WHERE tenant = ? AND email = ? AND kind = ? ORDER BY value",
+    /// A user's set-valued attributes by kind, each sorted, in one query.
+    async fn attrs(&self, email: &str) -> Result<HashMap<String, Vec<String>>, ConnectorError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kind, value FROM sandbox_user_attrs WHERE tenant = ? AND email = ? ORDER BY kind, value",
         )
         .bind(&self.tenant)
         .bind(email)
-        .bind(kind)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        Ok(rows.into_iter().map(|(v,)| v).collect())
+        let mut by_kind: HashMap<String, Vec<String>> = HashMap::new();
+        for (kind, value) in rows {
+            by_kind.entry(kind).or_default().push(value);
+        }
+        Ok(by_kind)
     }
 
     /// Add or remove one set-valued attribute of an existing user, logging the change.
@@ -454,11 +460,13 @@ impl Idp for Sandbox {
     async fn find_user(&self, email: &str) -> Result<DirectoryUser, ConnectorError> {
         let email = normalize_email(email)?;
         let row = self.row(&email).await?;
+        let mut attrs = self.attrs(&email).await?;
+        let mut take = |kind: &str| attrs.remove(kind).unwrap_or_default();
         Ok(DirectoryUser {
-            groups: self.attrs(&email, "group").await?,
-            licenses: self.attrs(&email, "license").await?,
-            mfa_methods: self.attrs(&email, "mfa").await?,
-            mailboxes: self.attrs(&email, "mailbox").await?,
+            groups: take("group"),
+            licenses: take("license"),
+            mfa_methods: take("mfa"),
+            mailboxes: take("mailbox"),
             email: row.email,
             name: row.name,
             enabled: row.enabled,
