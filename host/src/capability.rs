@@ -77,11 +77,6 @@ impl Capability {
             Capability::ChatAsk => "ask a person a question and wait for the answer",
         }
     }
-
-    /// True when a call under this capability changes something outside capdesk.
-    pub fn has_side_effects(self) -> bool {
-        !matches!(self, Capability::IdpRead | Capability::PsaRead)
-    }
 }
 
 impl fmt::Display for Capability {

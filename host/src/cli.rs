@@ -393,7 +393,7 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
                 desk.grant_all(&tenant, &plugin).await?
             } else {
                 let caps = parse_capabilities(&capabilities)?;
-                let manifest: crate::runtime::Manifest = serde_json::from_str(&record.manifest)?;
+                let manifest = crate::runtime::Manifest::of(&record)?;
                 let unrequested: Vec<&str> = caps
                     .iter()
                     .filter(|c| !manifest.capabilities.contains(c))
@@ -465,7 +465,7 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
             desk.store.tenant(&tenant).await?;
             let mut rows = Vec::new();
             for p in desk.store.plugins().await? {
-                let manifest: crate::runtime::Manifest = serde_json::from_str(&p.manifest)?;
+                let manifest = crate::runtime::Manifest::of(&p)?;
                 let granted = desk.store.granted(&tenant, &p.id).await?;
                 let missing: Vec<Capability> = manifest
                     .capabilities

@@ -53,10 +53,6 @@ impl DataDir {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The SQLite database file (sqlx opens it by path).
     pub fn database(&self) -> PathBuf {
         self.path.join("capdesk.db")

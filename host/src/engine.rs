@@ -145,7 +145,7 @@ impl Desk {
     /// Grant every capability a plugin's manifest asks for.
     pub async fn grant_all(&self, tenant: &str, plugin: &str) -> anyhow::Result<Vec<Capability>> {
         let record = self.store.plugin(plugin).await?;
-        let manifest: crate::runtime::Manifest = serde_json::from_str(&record.manifest)?;
+        let manifest = crate::runtime::Manifest::of(&record)?;
         self.store
             .grant(tenant, plugin, &manifest.capabilities)
             .await?;

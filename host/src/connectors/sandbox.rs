@@ -140,10 +140,6 @@ impl Sandbox {
         }
     }
 
-    pub fn tenant(&self) -> &str {
-        &self.tenant
-    }
-
     // ---- administration (the CLI's `sandbox` commands) ------------------------------
 
     /// Create a user. Fails if the email is taken in this tenant.

@@ -29,7 +29,7 @@ use crate::guard::{Guard, Interrupt};
 use crate::store::{Limits, NewJournalEntry};
 pub use host::RunState;
 use host::{Playbook, PlaybookPre, Resolution, wit_ticket};
-pub use wasi::{INERT_WASI, PLAYBOOK_PACKAGE, refuse_import};
+pub use wasi::refuse_import;
 
 /// How often the epoch advances; the granularity of guest-time enforcement.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -56,6 +56,16 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest as recorded for an installed plugin.
+    pub fn of(record: &crate::store::InstalledPlugin) -> anyhow::Result<Manifest> {
+        serde_json::from_str(&record.manifest).with_context(|| {
+            format!(
+                "the stored manifest of plugin {} is unreadable; reinstall it",
+                record.id
+            )
+        })
+    }
+
     fn from_wit(m: host::WitManifest) -> anyhow::Result<Manifest> {
         crate::store::validate_id("plugin id", &m.id)
             .context("the plugin's manifest has a bad id")?;
@@ -246,11 +256,7 @@ impl Runtime {
                  (build plugins with `cargo build --target wasm32-wasip2`; see the README's plugin guide)"
             )
         })?;
-        let imports: Vec<String> = component
-            .component_type()
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
+        let imports = self.imports(&component);
         let refused = imports.iter().find_map(|i| refuse_import(i));
         let mut inspection = Inspection {
             hash,
@@ -305,11 +311,7 @@ impl Runtime {
         let component = self.load_component(hash)?;
         let pre = self.instance_pre(&component)?;
         let manifest = self.describe(&pre).await?;
-        let imports = component
-            .component_type()
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
+        let imports = self.imports(&component);
         let plugin = Arc::new(Plugin {
             hash: hash.to_string(),
             manifest,
@@ -341,6 +343,15 @@ impl Runtime {
             .with_context(|| format!("compiling stored plugin component {hash}"))?;
         self.data.write_cached(&key, &component.serialize()?)?;
         Ok(component)
+    }
+
+    /// The names of everything a component imports.
+    fn imports(&self, component: &Component) -> Vec<String> {
+        component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
     }
 
     fn cache_key(&self, hash: &str) -> String {
