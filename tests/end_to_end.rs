@@ -1,101 +1,12 @@
 //! End to end: the real `capdesk` binary, as separate processes, with the bundled
 //! plugins and hostile guest components built for these tests from `tests/guests/`.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::Value;
-
-/// A scratch data dir and the commands to drive capdesk in it.
-struct Desk {
-    dir: tempfile::TempDir,
-}
-
-struct Output {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Desk {
-    fn new() -> Desk {
-        Desk {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_capdesk"))
-            .arg("--data")
-            .arg(self.dir.path())
-            .args(args)
-            .output()
-            .expect("running capdesk");
-        Output {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Run a command that must succeed.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.ok,
-            "capdesk {args:?} failed:\n{}{}",
-            out.stdout, out.stderr
-        );
-        out.stdout
-    }
-
-    /// Run a command with `--json` that must succeed, and parse its output.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let text = self.ok(&all);
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("capdesk {args:?} printed no JSON ({e}):\n{text}"))
-    }
-
-    /// A tenant with the bundled plugins granted everything they ask for.
-    fn with_tenant(self, tenant: &str) -> Desk {
-        if !self.ok(&["plugin", "list"]).contains("account-unlock") {
-            self.ok(&["plugin", "install", "--bundled"]);
-        }
-        self.ok(&["tenant", "add", tenant, "--name", "Test Co"]);
-        self.ok(&["grant", tenant, "account-unlock", "--all"]);
-        self.ok(&["grant", tenant, "password-reset", "--all"]);
-        self
-    }
-
-    fn submit(&self, tenant: &str, from: &str, subject: &str) -> Value {
-        self.json(&[
-            "ticket",
-            "submit",
-            tenant,
-            "--from",
-            from,
-            "--subject",
-            subject,
-            "--verified",
-        ])
-    }
-}
-
-fn locked_user(desk: &Desk, tenant: &str, email: &str) {
-    desk.ok(&[
-        "sandbox",
-        "user",
-        "add",
-        tenant,
-        email,
-        "--name",
-        "Ann Archer",
-        "--locked",
-    ]);
-}
+use support::{Desk, guest, locked_user};
 
 #[test]
 fn a_verified_lockout_is_resolved_end_to_end() {
@@ -147,7 +58,8 @@ fn a_verified_lockout_is_resolved_end_to_end() {
         .iter()
         .find(|c| c["function"] == "idp.unlock-account")
         .expect("an unlock call");
-    assert_eq!(unlock["decision"], "allowed");
+    assert_eq!(unlock["decision"], "allowed by rule owner-self-service");
+    assert_eq!(unlock["state"], "done");
     assert_eq!(unlock["capability"], "idp.unlock");
     assert_eq!(unlock["arguments"]["email"], "ann@acme.test");
     assert_eq!(unlock["result"]["ok"], "changed");
@@ -317,30 +229,6 @@ fn bad_input_gets_a_clear_error() {
 }
 
 // ---- hostile guests ------------------------------------------------------------------
-
-const GUESTS: &[&str] = &[
-    "spin-forever",
-    "memory-bomb",
-    "deep-recursion",
-    "panicker",
-    "reads-files",
-    "asks-a-question",
-];
-
-/// The test guest components, built once for this test process.
-fn guest(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let target = capdesk_build::workspace_target_dir(&root).join("capdesk-wasm");
-        capdesk_build::build_components(&root.join("Cargo.toml"), GUESTS, &target)
-            .unwrap_or_else(|e| panic!("building the test guests: {e}"))
-    });
-    built[GUESTS.iter().position(|g| *g == name).unwrap()].clone()
-}
 
 /// Install a hostile guest beside the bundled plugins, let it claim a ticket for one
 /// tenant, and check that a normal ticket for another tenant still resolves right after.
@@ -590,8 +478,11 @@ fn a_question_waits_durably_and_the_answer_resumes_the_run_once() {
         "ann@acme.test",
         "--name",
         "Ann Archer",
+        "--manager",
+        "max@acme.test",
     ]);
     desk.ok(&["sandbox", "user", "add", "acme", "bob@acme.test"]);
+    desk.ok(&["sandbox", "user", "add", "acme", "max@acme.test"]);
 
     let s = desk.submit("acme", "ann@acme.test", "asks-a-question please");
     assert_eq!(s["status"], "waiting", "{s}");
@@ -630,7 +521,16 @@ fn a_question_waits_durably_and_the_answer_resumes_the_run_once() {
         wrong.stderr
     );
 
-    let done = desk.json(&["answer", run, "--as", "ann@acme.test", "Marketing"]);
+    // The answer resumes the run, which now wants a group change: the default policy
+    // asks ann's manager, so the run waits again, this time for an approval.
+    let asked = desk.json(&["answer", run, "--as", "ann@acme.test", "Marketing"]);
+    assert_eq!(asked["status"], "waiting", "{asked}");
+    assert_eq!(
+        asked["approval"]["approvers"],
+        serde_json::json!(["max@acme.test"])
+    );
+    let approval = asked["approval"]["id"].as_str().unwrap();
+    let done = desk.json(&["approve", approval, "--as", "max@acme.test"]);
     assert_eq!(done["status"], "resolved", "{done}");
     assert_eq!(done["reason"], "added Ann Archer to marketing");
     let user = desk.json(&["sandbox", "user", "show", "acme", "ann@acme.test"]);

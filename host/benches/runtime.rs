@@ -13,6 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 
 use capdesk::datadir::DataDir;
+use capdesk::journal::CallState;
 use capdesk::runtime::Runtime;
 use capdesk::store::Limits;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -59,7 +60,12 @@ fn benches(c: &mut Criterion) {
             assert!(
                 score > 0.5
                     && matches!(&run.ending, capdesk::runtime::Ending::Finished(o) if o.resolved)
-                    && run.journal.len() == 10
+                    && run
+                        .guard
+                        .journal()
+                        .filter(|e| e.state == CallState::Done)
+                        .count()
+                        == 10
             );
         })
     });

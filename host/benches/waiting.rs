@@ -7,14 +7,14 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use capdesk::capability::Capability;
 use capdesk::connectors::sandbox::NewUser;
-use capdesk::connectors::{Connectors, NewTicket, Person, Psa as _};
+use capdesk::connectors::{NewTicket, Person, Psa as _};
 use capdesk::engine::{Desk, RunStatus};
-use capdesk::guard::Guard;
+use capdesk::guard::{Guard, RunScope};
+use capdesk::journal::Journal;
+use capdesk::mode::Mode;
 use capdesk::runtime::Ending;
 use capdesk::store::{Limits, parse_run_id, ticket_label};
 
@@ -60,6 +60,10 @@ fn main() {
         let plugin = desk.install_plugin(&support::component("bench-asks")).await.unwrap();
         desk.store.add_tenant("acme", "Acme").await.unwrap();
         desk.grant_all("acme", &plugin.id).await.unwrap();
+        desk.store.set_mode("acme", "*", Mode::Auto).await.unwrap();
+        // Measure the wait for an answer alone: the group change needs no approval here.
+        let allow_all = "[[rule]]\nname = \"bench-allows-everything\"\nallow = [\"*\"]\n";
+        desk.set_policy("acme", allow_all).await.unwrap();
         desk.sandbox("acme")
             .add_user(&NewUser { email: EMAIL.into(), name: "Ann".into(), ..NewUser::default() })
             .await
@@ -95,15 +99,14 @@ fn main() {
         };
         let loaded = desk.runtime.load(&plugin.hash).await.unwrap();
         let the_ticket = desk.sandbox("acme").get_ticket(&ticket_label(row.ticket)).await.unwrap().ticket;
-        let granted: BTreeSet<Capability> = Capability::ALL.into_iter().collect();
         let mut replays = Vec::with_capacity(REPLAYS);
         for _ in 0..REPLAYS {
-            let systems = support::MemorySystems::with_user(EMAIL);
-            let connectors = Connectors { idp: systems.clone(), psa: systems.clone(), chat: systems };
+            let scope = RunScope { ticket: the_ticket.clone(), ..support::scope() };
             let t = Instant::now();
             let mut instance = desk.runtime.instantiate(&loaded, Limits::default(), row.seed as u64).await.unwrap();
             instance.triage(&the_ticket).await.unwrap();
-            let guard = Guard::resuming("acme", &plugin.id, granted.clone(), connectors, recorded.clone());
+            let journal = Journal::replaying(recorded.clone());
+            let guard = Guard::new(scope, support::connectors(), journal);
             let resolve = instance.resolve(&the_ticket, guard).await;
             replays.push(t.elapsed());
             assert!(matches!(&resolve.ending, Ending::Finished(o) if o.resolved), "{:?}", resolve.ending);

@@ -164,6 +164,17 @@ impl HostFunction {
         }
     }
 
+    /// The WIT interface the function belongs to (`idp`, `psa` or `chat`).
+    pub fn interface(self) -> &'static str {
+        self.name().split_once('.').map_or("", |(i, _)| i)
+    }
+
+    /// Whether the call changes something outside capdesk (everything but reads).
+    /// Side-effecting calls are decided by the tenant's policy and mode.
+    pub fn is_side_effecting(self) -> bool {
+        !matches!(self, HostFunction::FindUser | HostFunction::GetTicket)
+    }
+
     /// The capability a call to this function needs.
     pub fn capability(self) -> Capability {
         match self {

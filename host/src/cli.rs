@@ -15,6 +15,8 @@ use crate::connectors::{NewTicket, Person, Psa as _};
 use crate::engine::Desk;
 use crate::store::{parse_run_id, parse_ticket_id, run_label, ticket_label};
 
+mod guardrails;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "capdesk",
@@ -89,6 +91,25 @@ pub enum Command {
         /// The answer (one of the choices, when the question has choices).
         text: String,
     },
+    /// A tenant's policy: which side effects are allowed, asked for, or denied.
+    #[command(subcommand)]
+    Policy(guardrails::PolicyCommand),
+    /// How much autonomy a tenant gives each ticket category.
+    #[command(subcommand)]
+    Mode(guardrails::ModeCommand),
+    /// List pending approval requests, with their ids.
+    Approvals {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Approve a pending request, as an entitled approver; resumes the run.
+    Approve(guardrails::DecisionArgs),
+    /// Reject a pending request, as an entitled approver; the plugin gets `rejected`.
+    Reject(guardrails::DecisionArgs),
+    /// Escalate waiting runs nobody answered within the tenant's timeout.
+    Sweep,
+    /// Resume runs that a stopped or killed capdesk process left running.
+    Recover,
     /// The hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -257,7 +278,11 @@ fn parse_capabilities(names: &[String]) -> anyhow::Result<Vec<Capability>> {
 }
 
 /// Print `value` as JSON, or `text` for a person.
-fn emit<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+pub(crate) fn emit<T: Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
@@ -551,6 +576,44 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
             let submission = desk.answer(parse_run_id(&run)?, &by, &text).await?;
             print_submission(json, &submission)
         }
+        Command::Policy(cmd) => guardrails::policy(desk, json, cmd).await,
+        Command::Mode(cmd) => guardrails::mode(desk, json, cmd).await,
+        Command::Approvals { tenant } => guardrails::approvals(desk, json, tenant.as_deref()).await,
+        Command::Approve(args) => {
+            let s =
+                guardrails::decide(desk, args, crate::store::approvals::Answer::Approve).await?;
+            print_submission(json, &s)
+        }
+        Command::Reject(args) => {
+            let s = guardrails::decide(desk, args, crate::store::approvals::Answer::Reject).await?;
+            print_submission(json, &s)
+        }
+        Command::Sweep => {
+            let swept = desk.sweep().await?;
+            emit(json, &swept, || {
+                if swept.is_empty() {
+                    return "no waiting run is past its timeout".into();
+                }
+                swept
+                    .iter()
+                    .map(submission_line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Recover => {
+            let recovered = desk.recover().await?;
+            emit(json, &recovered, || {
+                if recovered.is_empty() {
+                    return "no run was left behind".into();
+                }
+                recovered
+                    .iter()
+                    .map(|s| format!("recovered {}", submission_line(s)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
         Command::Sandbox(cmd) => sandbox(desk, json, cmd).await,
         Command::Ticket(cmd) => ticket(desk, json, cmd).await,
         Command::Audit(AuditCommand::Verify) => {
@@ -593,6 +656,7 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
                         "capability": e.capability,
                         "arguments": serde_json::from_str::<serde_json::Value>(&e.args).unwrap_or_default(),
                         "decision": e.decision,
+                        "state": e.state,
                         "result": serde_json::from_str::<serde_json::Value>(&e.result).unwrap_or_default(),
                         "at": e.at,
                     })
@@ -601,7 +665,7 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
             let out = json!({
                 "run": run_label(run.id), "tenant": run.tenant, "ticket": ticket_label(run.ticket),
                 "plugin": run.plugin, "plugin_version": run.plugin_version, "plugin_hash": run.plugin_hash,
-                "status": run.status, "reason": run.reason, "scores": scores, "guest_us": run.guest_us,
+                "status": run.status, "mode": run.mode, "reason": run.reason, "scores": scores, "guest_us": run.guest_us,
                 "started_at": run.started_at, "finished_at": run.finished_at, "calls": calls,
                 "waiting_for": run.waiting_for.as_deref().and_then(|w| serde_json::from_str::<serde_json::Value>(w).ok()),
             });
@@ -781,16 +845,35 @@ async fn sandbox(desk: &Desk, json: bool, cmd: SandboxCommand) -> anyhow::Result
     }
 }
 
-fn print_submission(json: bool, s: &crate::engine::Submission) -> anyhow::Result<()> {
+fn submission_line(s: &crate::engine::Submission) -> String {
+    format!(
+        "{} {} ({}, {}): {}",
+        s.ticket,
+        s.status.name(),
+        s.plugin.as_deref().unwrap_or("no plugin"),
+        s.run,
+        s.reason
+    )
+}
+
+pub(crate) fn print_submission(json: bool, s: &crate::engine::Submission) -> anyhow::Result<()> {
     emit(json, s, || {
-        let mut text = format!(
-            "{} {} ({}, {}): {}",
-            s.ticket,
-            s.status.name(),
-            s.plugin.as_deref().unwrap_or("no plugin"),
-            s.run,
-            s.reason
-        );
+        let mut text = submission_line(s);
+        if let Some(a) = &s.approval {
+            text += &format!(
+                "\napproval {} asked of {} (rule {}); expires {}\n\
+                 answer with: capdesk approve {} --as EMAIL  |  capdesk reject {} --as EMAIL",
+                a.id,
+                a.approvers.join(", "),
+                a.rule,
+                a.expires_at,
+                a.id,
+                a.id
+            );
+        }
+        for (i, p) in s.proposed.iter().enumerate() {
+            text += &format!("\n  proposed {}. {p}", i + 1);
+        }
         if let Some(w) = &s.waiting_for {
             text += &format!(
                 "\nanswer with: capdesk answer {} --as {} ANSWER",

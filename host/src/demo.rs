@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::connectors::sandbox::{NewUser, SignIn};
 use crate::connectors::{NewTicket, Person};
 use crate::engine::{Desk, Submission};
+use crate::mode::Mode;
 
 const TENANT: &str = "demo";
 
@@ -75,6 +76,11 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
             p.id, p.version
         ));
     }
+    // New tenants start in shadow mode; the demo shows what auto mode does.
+    desk.store.set_mode(TENANT, "*", Mode::Auto).await?;
+    say(format!(
+        "set every category of {TENANT} to auto mode: the default policy decides each action\n"
+    ));
     let sandbox = desk.sandbox(TENANT);
     let users = [
         ("ann@demo.test", "Ann Archer", true, false, false),

@@ -1,22 +1,31 @@
-//! The ticket pipeline: intake → triage by every installed plugin → run the best match →
-//! write the outcome back (notes, status, closeout to the requester). Every failure
-//! path ends with the ticket escalated to a technician with a reason. Owns no HTTP and
-//! no wasmtime details: it drives the runtime and the connectors.
+//! The ticket pipeline: intake → triage by every installed plugin → run the best match
+//! in the tenant's mode for its category → wait (for an answer or an approval) → resume
+//! by replay → write the outcome back (notes, status, closeout to the requester). Also
+//! the answers that resume waiting runs (`answer`, `approve`, `reject`), the sweep that
+//! escalates waits nobody answered, and recovery of runs a dead process left behind.
+//! Every failure path ends with the ticket escalated to a technician with a reason.
+//! Owns no HTTP and no wasmtime details: it drives the runtime and the connectors.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::approvals;
 use crate::capability::Capability;
 use crate::connectors::sandbox::Sandbox;
 use crate::connectors::{Connectors, NewTicket, Ticket, TicketStatus, Visibility};
 use crate::datadir::DataDir;
-use crate::guard::Guard;
+use crate::guard::{ApprovalNeeded, Guard, Interrupt, RunScope};
+use crate::journal::{CallState, Journal};
+use crate::mode::Mode;
+use crate::policy::Policy;
 use crate::runtime::{Ending, Instance, Plugin, Resolve, Runtime};
-use crate::store::{InstalledPlugin, NewJournalEntry, Store, run_label};
+use crate::store::approvals::{Answer, approval_label};
+use crate::store::{InstalledPlugin, NewApproval, RunRow, Store, run_label, ticket_label};
 
 /// Triage scores below this leave a ticket unmatched.
 pub const DEFAULT_TRIAGE_THRESHOLD: f32 = 0.5;
@@ -28,8 +37,11 @@ pub enum RunStatus {
     Resolved,
     Escalated,
     Unmatched,
-    /// Waiting for a person's answer; `capdesk answer` resumes it.
+    /// Waiting for a person's answer (`capdesk answer`) or an approver's decision
+    /// (`capdesk approve` / `reject`).
     Waiting,
+    /// Ran in shadow mode: nothing changed; the proposed actions are on the ticket.
+    Shadowed,
 }
 
 impl RunStatus {
@@ -39,6 +51,7 @@ impl RunStatus {
             RunStatus::Escalated => "escalated",
             RunStatus::Unmatched => "unmatched",
             RunStatus::Waiting => "waiting",
+            RunStatus::Shadowed => "shadowed",
         }
     }
 }
@@ -62,9 +75,35 @@ pub struct Submission {
     pub status: RunStatus,
     pub reason: String,
     pub scores: Vec<Score>,
-    /// For a waiting run: whom it asked, what, and the allowed answers.
+    /// For a run waiting on a question: whom it asked, what, and the allowed answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<WaitingFor>,
+    /// For a run waiting on an approval: the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<PendingApproval>,
+    /// For a shadow run: what the plugin would have done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proposed: Vec<String>,
+}
+
+/// The approval a waiting run waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PendingApproval {
+    /// `A-12`: what `capdesk approve` and `reject` take.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    pub summary: String,
+    pub rule: String,
+    pub approvers: Vec<String>,
+    pub expires_at: String,
+}
+
+/// What a waiting run waits for, as stored on the run.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum Wait {
+    Question(WaitingFor),
+    Approval(PendingApproval),
 }
 
 /// The question a waiting run asked.
@@ -80,6 +119,8 @@ pub struct Desk {
     pub store: Store,
     pub runtime: Arc<Runtime>,
     pub triage_threshold: f32,
+    /// Parsed policies by tenant, with the source they were parsed from.
+    policies: Mutex<HashMap<String, (String, Arc<Policy>)>>,
 }
 
 impl Desk {
@@ -92,7 +133,42 @@ impl Desk {
             store,
             runtime,
             triage_threshold: DEFAULT_TRIAGE_THRESHOLD,
+            policies: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The tenant's policy: its own file, or the default.
+    pub async fn policy(&self, tenant: &str) -> anyhow::Result<Arc<Policy>> {
+        let Some(source) = self.store.policy_source(tenant).await? else {
+            return Ok(default_policy());
+        };
+        let mut cache = self.policies.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, policy)) = cache.get(tenant)
+            && *cached == source
+        {
+            return Ok(policy.clone());
+        }
+        let policy = Arc::new(Policy::parse(&source).map_err(|e| {
+            anyhow::anyhow!("the stored policy of tenant {tenant} no longer parses:\n{e}")
+        })?);
+        cache.insert(tenant.to_string(), (source, policy.clone()));
+        Ok(policy)
+    }
+
+    /// Check a policy file and make it the tenant's policy. A file with mistakes is
+    /// rejected with every problem and its line; the policy in force stays.
+    pub async fn set_policy(&self, tenant: &str, source: &str) -> anyhow::Result<Arc<Policy>> {
+        self.store.tenant(tenant).await?;
+        let policy = Policy::parse(source).map_err(|e| {
+            anyhow::anyhow!("the policy was not changed; fix these and try again:\n{e}")
+        })?;
+        let rules: Vec<String> = policy
+            .rules()
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect();
+        self.store.set_policy(tenant, source, &rules).await?;
+        Ok(Arc::new(policy))
     }
 
     /// The embedded sandbox systems of a tenant.
@@ -165,27 +241,33 @@ impl Desk {
             }
         }
         let ticket = connectors.psa.create_ticket(&ticket).await?;
-        self.run_ticket(tenant, &ticket, &connectors).await
+        let number = crate::store::parse_ticket_id(&ticket.id)?;
+        let seed = rand::random::<u32>() as i64;
+        let run = self.store.start_run(tenant, number, seed).await?;
+        self.run_ticket(tenant, &ticket, &connectors, run, seed)
+            .await
     }
 
+    /// Triage and run a ticket as run `run` (new, or recovered before it chose a plugin).
     async fn run_ticket(
         &self,
         tenant: &str,
         ticket: &Ticket,
         connectors: &Connectors,
+        run: i64,
+        seed: i64,
     ) -> anyhow::Result<Submission> {
-        let number = crate::store::parse_ticket_id(&ticket.id)?;
-        let seed = rand::random::<u32>() as i64;
-        let run = self.store.start_run(tenant, number, seed).await?;
         let span = tracing::info_span!("run", run = %run_label(run), tenant, ticket = %ticket.id);
         let _enter = span.enter();
 
         let (scores, best) = self.triage(tenant, ticket, seed as u64).await?;
         let scores_json = serde_json::to_string(&scores)?;
-        let mut host_journal = Vec::new();
+        let mut journal = Journal::durable(self.store.clone(), run, Vec::new());
 
         let Some((record, plugin, instance)) = best else {
-            self.store.set_run_plugin(run, None, &scores_json).await?;
+            self.store
+                .set_run_plugin(run, None, &scores_json, Mode::Auto)
+                .await?;
             let reason = format!(
                 "no installed playbook is sure it can resolve this ticket (best score below {:.2}); a technician will take it",
                 self.triage_threshold
@@ -196,7 +278,7 @@ impl Desk {
                 TicketStatus::Escalated,
                 &format!("capdesk: {reason}. Scores: {}", describe_scores(&scores)),
                 Some(RECEIVED_MESSAGE),
-                &mut host_journal,
+                &mut journal,
             )
             .await;
             self.store
@@ -205,38 +287,109 @@ impl Desk {
                     RunStatus::Unmatched.name(),
                     &reason,
                     0,
-                    &host_journal,
+                    &journal.take_pending(),
+                    None,
                     None,
                 )
                 .await?;
-            return Ok(Submission {
-                ticket: ticket.id.clone(),
-                run: run_label(run),
-                plugin: None,
-                status: RunStatus::Unmatched,
+            return Ok(Submission::new(
+                ticket,
+                run,
+                None,
+                RunStatus::Unmatched,
                 reason,
                 scores,
-                waiting_for: None,
-            });
+            ));
         };
+        let mode = self.store.mode(tenant, &record.category).await?;
         self.store
-            .set_run_plugin(run, Some(&record), &scores_json)
+            .set_run_plugin(run, Some(&record), &scores_json, mode)
             .await?;
 
-        let granted = self.store.granted(tenant, &record.id).await?;
-        let guard = Guard::new(tenant, &record.id, granted, connectors.clone());
-        tracing::info!(plugin = %record.id, "running playbook");
+        if mode == Mode::Off {
+            let reason = format!(
+                "capdesk is off for {} tickets of this tenant; a technician will take it \
+                 (`capdesk mode set {tenant} {} shadow|supervised|auto` changes that)",
+                record.category, record.category
+            );
+            self.write_back(
+                connectors,
+                ticket,
+                TicketStatus::Escalated,
+                &format!("capdesk: {reason}"),
+                Some(RECEIVED_MESSAGE),
+                &mut journal,
+            )
+            .await;
+            self.store
+                .finish_run(
+                    run,
+                    RunStatus::Escalated.name(),
+                    &reason,
+                    0,
+                    &journal.take_pending(),
+                    None,
+                    None,
+                )
+                .await?;
+            let status = RunStatus::Escalated;
+            return Ok(Submission::new(
+                ticket,
+                run,
+                Some(&record.id),
+                status,
+                reason,
+                scores,
+            ));
+        }
+
+        let scope = self
+            .scope(tenant, &record.id, &record.category, ticket, mode)
+            .await?;
+        let guard = Guard::new(scope, connectors.clone(), journal);
+        tracing::info!(plugin = %record.id, mode = %mode, "running playbook");
         let resolve = instance.resolve(ticket, guard).await;
         self.conclude(run, &plugin, ticket, connectors, resolve, scores)
             .await
+    }
+
+    /// What a run of `plugin` for `tenant` may do: grants, mode and policy.
+    async fn scope(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        category: &str,
+        ticket: &Ticket,
+        mode: Mode,
+    ) -> anyhow::Result<RunScope> {
+        Ok(RunScope {
+            tenant: tenant.to_string(),
+            plugin: plugin.to_string(),
+            category: category.to_string(),
+            granted: self.store.granted(tenant, plugin).await?,
+            mode,
+            policy: self.policy(tenant).await?,
+            ticket: ticket.clone(),
+        })
     }
 
     /// Record a person's answer to the question a waiting run asked, then resume the
     /// run. Only the person asked can answer; with choices, the answer must be one.
     pub async fn answer(&self, run: i64, by: &str, text: &str) -> anyhow::Result<Submission> {
         let row = self.store.run(run).await?;
-        let waiting: WaitingFor = match (row.status.as_str(), row.waiting_for.as_deref()) {
-            ("waiting", Some(w)) => serde_json::from_str(w)?,
+        let waiting = match (row.status.as_str(), wait_of(&row)) {
+            ("waiting", Some(Wait::Question(w))) => w,
+            ("waiting", Some(Wait::Approval(_))) => {
+                let id = self
+                    .store
+                    .approval_of_run(run)
+                    .await?
+                    .map_or("ID".into(), |a| approval_label(a.id));
+                anyhow::bail!(
+                    "run {} waits for an approval, not an answer: use `capdesk approve {id}` or `capdesk reject {id}`",
+                    run_label(run),
+                )
+            }
             (status, _) => anyhow::bail!(
                 "run {} is {status}, not waiting for an answer",
                 run_label(run)
@@ -276,7 +429,72 @@ impl Desk {
         self.resume(run).await
     }
 
-    /// Continue a run whose answer was recorded: instantiate the plugin version the run
+    /// An approver's answer to approval `id`: approve runs the action and resumes the
+    /// run; reject gives the plugin `rejected`. Anyone not entitled (and the requester,
+    /// always) is refused, and the attempt is recorded.
+    pub async fn decide_approval(
+        &self,
+        id: i64,
+        by: &str,
+        answer: Answer,
+        comment: Option<&str>,
+    ) -> anyhow::Result<Submission> {
+        let row = self.store.approval(id).await?;
+        if row.status != "pending" {
+            anyhow::bail!(
+                "approval {} is {} already (by {}); nothing was changed",
+                approval_label(id),
+                row.status,
+                row.answered_by.as_deref().unwrap_or("the timeout")
+            );
+        }
+        if let Some(why) = approvals::refusal(&row, by) {
+            self.store.audit_approval_refusal(&row, by, &why).await?;
+            anyhow::bail!("{why}; the attempt was refused and recorded");
+        }
+        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+        let row = self
+            .store
+            .answer_approval(id, by.trim(), answer, comment)
+            .await?;
+        let connectors = self.connectors(&row.tenant);
+        let said = comment
+            .map(|c| format!(" Comment: {c}"))
+            .unwrap_or_default();
+        let verb = match answer {
+            Answer::Approve => "approved",
+            Answer::Reject => "rejected",
+        };
+        let note = format!(
+            "capdesk: {} {verb} by {} (rule {}): {}.{said}",
+            approval_label(id),
+            by.trim(),
+            row.rule,
+            row.summary
+        );
+        let ticket = ticket_label(row.ticket);
+        let r = connectors
+            .psa
+            .add_note(&ticket, &note, Visibility::Internal, "capdesk")
+            .await;
+        let mut journal = Journal::durable(
+            self.store.clone(),
+            row.run,
+            self.store.journal(row.run).await?,
+        );
+        journal.record(
+            "host.add-note",
+            None,
+            json!({ "visibility": "internal", "text": note }).to_string(),
+            "host".into(),
+            result_json(&r).to_string(),
+            CallState::Done,
+        );
+        journal.write().await.map_err(|e| e.0)?;
+        self.resume(row.run).await
+    }
+
+    /// Continue a run claimed for resuming: instantiate the plugin version the run
     /// started with (pinned by hash) and replay its journal up to where it stopped.
     async fn resume(&self, run: i64) -> anyhow::Result<Submission> {
         let row = self.store.run(run).await?;
@@ -291,22 +509,24 @@ impl Desk {
         let connectors = self.connectors(&row.tenant);
         let ticket = connectors
             .psa
-            .get_ticket(&crate::store::ticket_label(row.ticket))
+            .get_ticket(&ticket_label(row.ticket))
             .await?
             .ticket;
         let scores: Vec<Score> = serde_json::from_str(&row.scores).unwrap_or_default();
         let span = tracing::info_span!("run", run = %run_label(run), tenant = %row.tenant, ticket = %ticket.id);
         let _enter = span.enter();
-        let granted = self.store.granted(&row.tenant, &plugin_id).await?;
+        let category = row
+            .category
+            .clone()
+            .unwrap_or_else(|| plugin.manifest.category.clone());
+        let mode = row.mode.parse().unwrap_or(Mode::Shadow);
+        let scope = self
+            .scope(&row.tenant, &plugin_id, &category, &ticket, mode)
+            .await?;
         let limits = self.store.limits(&row.tenant, &plugin_id).await?;
         let recorded = self.store.journal(run).await?;
-        let guard = Guard::resuming(
-            &row.tenant,
-            &plugin_id,
-            granted,
-            connectors.clone(),
-            recorded,
-        );
+        let journal = Journal::durable(self.store.clone(), run, recorded);
+        let guard = Guard::new(scope, connectors.clone(), journal);
         let resolve = match self
             .runtime
             .instantiate(&plugin, limits, row.seed as u64)
@@ -315,12 +535,100 @@ impl Desk {
             // Triage again so the instance is where it was when resolve first ran.
             Ok(mut instance) => match instance.triage(&ticket).await {
                 Ok(_) => instance.resolve(&ticket, guard).await,
-                Err(stopped) => Resolve::stopped(stopped),
+                Err(stopped) => Resolve::stopped(stopped, guard),
             },
-            Err(stopped) => Resolve::stopped(stopped),
+            Err(stopped) => Resolve::stopped(stopped, guard),
         };
         self.conclude(run, &plugin, &ticket, &connectors, resolve, scores)
             .await
+    }
+
+    /// Escalate every waiting run whose wait is over (nobody answered the question or
+    /// the approval in the tenant's timeout): the ticket goes to a technician and the
+    /// requester is told. Returns what happened to each.
+    pub async fn sweep(&self) -> anyhow::Result<Vec<Submission>> {
+        let mut swept = Vec::new();
+        for run in self.store.claim_expired_waits().await? {
+            let row = self.store.run(run).await?;
+            let connectors = self.connectors(&row.tenant);
+            let ticket = connectors
+                .psa
+                .get_ticket(&ticket_label(row.ticket))
+                .await?
+                .ticket;
+            let waited_for = match wait_of(&row) {
+                Some(Wait::Question(q)) => format!("{} to answer: {}", q.to, q.question),
+                Some(Wait::Approval(a)) => {
+                    format!(
+                        "approval of \"{}\" from {}",
+                        a.summary,
+                        a.approvers.join(" or ")
+                    )
+                }
+                None => "an answer".into(),
+            };
+            let reason = format!("nobody answered in time: the run waited for {waited_for}");
+            let mut journal =
+                Journal::durable(self.store.clone(), run, self.store.journal(run).await?);
+            self.write_back(
+                &connectors,
+                &ticket,
+                TicketStatus::Escalated,
+                &format!("Escalated by capdesk: {reason}"),
+                Some(TIMED_OUT_MESSAGE),
+                &mut journal,
+            )
+            .await;
+            self.store
+                .finish_run(
+                    run,
+                    RunStatus::Escalated.name(),
+                    &reason,
+                    0,
+                    &journal.take_pending(),
+                    None,
+                    None,
+                )
+                .await?;
+            let scores = serde_json::from_str(&row.scores).unwrap_or_default();
+            swept.push(Submission::new(
+                &ticket,
+                run,
+                row.plugin.as_deref(),
+                RunStatus::Escalated,
+                reason,
+                scores,
+            ));
+        }
+        Ok(swept)
+    }
+
+    /// Resume every run a process left `running` when it died: claim it, then replay
+    /// its journal (or triage again if it had not chosen a plugin). A call recorded as
+    /// started but never finished is repeated only if its connector declares it
+    /// idempotent; otherwise the run is escalated with the details.
+    pub async fn recover(&self) -> anyhow::Result<Vec<Submission>> {
+        let mut recovered = Vec::new();
+        for row in self.store.abandoned_runs().await? {
+            if !self.store.claim_abandoned(&row).await? {
+                continue; // another process took it first
+            }
+            tracing::warn!(run = %run_label(row.id), "recovering a run its process left behind");
+            let submission = if row.plugin_hash.is_some() {
+                self.resume(row.id).await?
+            } else {
+                let connectors = self.connectors(&row.tenant);
+                let ticket = connectors
+                    .psa
+                    .get_ticket(&ticket_label(row.ticket))
+                    .await?
+                    .ticket;
+                self.run_ticket(&row.tenant, &ticket, &connectors, row.id, row.seed)
+                    .await?
+            };
+            recovered.push(submission);
+        }
+        Ok(recovered)
     }
 
     /// Write how a resolve ended: back to the PSA and the requester, and into the run.
@@ -334,20 +642,52 @@ impl Desk {
         scores: Vec<Score>,
     ) -> anyhow::Result<Submission> {
         let id = &plugin.manifest.id;
-        let mut journal = resolve.journal;
         let guest_us = resolve.guest_time.as_micros() as i64;
-        let mut waiting_for = None;
+        let report = resolve.guard.finish();
+        let mut journal = report.journal;
+        let proposals = report.proposals;
+        let row = self.store.run(run).await?;
+        let policy = self.policy(&row.tenant).await?;
+        let shadow = row.mode == Mode::Shadow.name();
+        let mut wait = None;
+        let mut approval = None;
         let (status, reason) = match resolve.ending {
+            Ending::Finished(outcome) if shadow => {
+                let verdict = if outcome.resolved {
+                    "resolve"
+                } else {
+                    "escalate"
+                };
+                let reason = format!(
+                    "shadow run: the plugin would {verdict} the ticket: {}",
+                    outcome.note
+                );
+                self.shadow_back(connectors, ticket, id, &reason, &proposals, &mut journal)
+                    .await;
+                (RunStatus::Shadowed, reason)
+            }
+            Ending::Interrupted(Interrupt::ShadowQuestion { to, question }) => {
+                let reason = format!(
+                    "shadow run: the plugin would ask {to} \"{question}\" and wait for the answer; \
+                     the shadow run stops there"
+                );
+                self.shadow_back(connectors, ticket, id, &reason, &proposals, &mut journal)
+                    .await;
+                (RunStatus::Shadowed, reason)
+            }
             Ending::Finished(outcome) if outcome.resolved => {
                 let closeout = match &outcome.closeout {
                     Some(name) => match render_closeout(plugin, name, &outcome.vars, ticket) {
                         Ok(text) => Some(text),
                         Err(e) => {
-                            journal.push(host_entry(
+                            journal.record(
                                 "host.closeout",
-                                json!({ "template": name }),
-                                json!({ "error": e.to_string() }),
-                            ));
+                                None,
+                                json!({ "template": name }).to_string(),
+                                "host".into(),
+                                json!({ "error": e.to_string() }).to_string(),
+                                CallState::Done,
+                            );
                             None
                         }
                     },
@@ -367,22 +707,15 @@ impl Desk {
             }
             Ending::Finished(outcome) => {
                 let note = format!("Escalated by capdesk/{id}: {}", outcome.note);
-                self.write_back(
-                    connectors,
-                    ticket,
-                    TicketStatus::Escalated,
-                    &note,
-                    Some(ESCALATION_MESSAGE),
-                    &mut journal,
-                )
-                .await;
+                self.escalate_back(connectors, ticket, &note, &mut journal)
+                    .await;
                 (RunStatus::Escalated, outcome.note)
             }
-            Ending::Waiting {
+            Ending::Interrupted(Interrupt::Waiting {
                 to,
                 question,
                 choices,
-            } => {
+            }) => {
                 let reason = format!("waiting for {to} to answer: {question}");
                 let note = format!("capdesk/{id} is {reason}");
                 self.write_back(
@@ -394,51 +727,276 @@ impl Desk {
                     &mut journal,
                 )
                 .await;
-                waiting_for = Some(WaitingFor {
+                wait = Some(Wait::Question(WaitingFor {
                     to,
                     question,
                     choices,
-                });
+                }));
                 (RunStatus::Waiting, reason)
+            }
+            Ending::Interrupted(Interrupt::NeedsApproval(needed)) => {
+                let requester = &ticket.details.requester.email;
+                let approvers = approvals::resolve(
+                    &needed.approvers,
+                    needed.target.as_ref(),
+                    &policy,
+                    connectors.idp.as_ref(),
+                    requester,
+                )
+                .await;
+                if approvers.is_empty() {
+                    let reason = format!(
+                        "policy rule `{}` asks for approval to {}, but nobody could be found to ask \
+                         ({}; the requester cannot approve their own request)",
+                        needed.rule,
+                        needed.summary,
+                        crate::guard::describe_approvers(&needed.approvers)
+                    );
+                    let note = format!("Escalated by capdesk/{id}: {reason}");
+                    self.escalate_back(connectors, ticket, &note, &mut journal)
+                        .await;
+                    (RunStatus::Escalated, reason)
+                } else {
+                    let expires_at = self.store.time_after(policy.approval_timeout()).await?;
+                    approval = Some((needed, approvers, expires_at));
+                    (RunStatus::Waiting, String::new())
+                }
+            }
+            Ending::Interrupted(fault) => {
+                let note = format!("Escalated: capdesk stopped plugin {id}: {fault}");
+                self.escalate_back(connectors, ticket, &note, &mut journal)
+                    .await;
+                (RunStatus::Escalated, fault.to_string())
             }
             Ending::Stopped(stopped) => {
                 let note = format!("Escalated: capdesk stopped plugin {id}: {}", stopped.reason);
-                self.write_back(
-                    connectors,
-                    ticket,
-                    TicketStatus::Escalated,
-                    &note,
-                    Some(ESCALATION_MESSAGE),
-                    &mut journal,
-                )
-                .await;
+                self.escalate_back(connectors, ticket, &note, &mut journal)
+                    .await;
                 (RunStatus::Escalated, stopped.reason)
             }
         };
+        if let Some((needed, approvers, expires_at)) = approval {
+            return self
+                .wait_for_approval(
+                    run, id, ticket, connectors, journal, guest_us, scores, *needed, approvers,
+                    expires_at,
+                )
+                .await;
+        }
         tracing::info!(status = status.name(), %reason, "run ended");
-        let waiting_json = waiting_for
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()?;
+        let waiting = match &wait {
+            Some(w) => Some((
+                serde_json::to_string(w)?,
+                self.store.time_after(policy.approval_timeout()).await?,
+            )),
+            None => None,
+        };
         self.store
             .finish_run(
                 run,
                 status.name(),
                 &reason,
                 guest_us,
-                &journal,
-                waiting_json.as_deref(),
+                &journal.take_pending(),
+                waiting.as_ref().map(|(w, u)| (w.as_str(), u.as_str())),
+                None,
             )
             .await?;
-        Ok(Submission {
-            ticket: ticket.id.clone(),
-            run: run_label(run),
-            plugin: Some(id.clone()),
-            status,
+        let mut submission = Submission::new(ticket, run, Some(id), status, reason, scores);
+        submission.proposed = proposals;
+        if let Some(Wait::Question(q)) = wait {
+            submission.waiting_for = Some(q);
+        }
+        Ok(submission)
+    }
+
+    /// Store the approval request with the waiting run, then tell the approvers, the
+    /// ticket and the requester.
+    #[allow(clippy::too_many_arguments)]
+    async fn wait_for_approval(
+        &self,
+        run: i64,
+        plugin: &str,
+        ticket: &Ticket,
+        connectors: &Connectors,
+        mut journal: Journal,
+        guest_us: i64,
+        scores: Vec<Score>,
+        needed: ApprovalNeeded,
+        approvers: Vec<String>,
+        expires_at: String,
+    ) -> anyhow::Result<Submission> {
+        let requester = ticket.details.requester.email.clone();
+        let new = NewApproval {
+            tenant: self.store.run(run).await?.tenant,
+            run,
+            seq: needed.seq,
+            ticket: crate::store::parse_ticket_id(&ticket.id)?,
+            function: needed.function.clone(),
+            args: needed.args.clone(),
+            summary: needed.summary.clone(),
+            rule: needed.rule.clone(),
+            requester: requester.clone(),
+            approvers: approvers.clone(),
+            expires_at: expires_at.clone(),
+        };
+        // The run and its approval request are stored in one transaction; the run's
+        // record of what it waits for leaves the id to the approvals table.
+        let reason = format!(
+            "waiting for approval to {} (rule {}) from {}",
+            needed.summary,
+            needed.rule,
+            approvers.join(" or ")
+        );
+        let waiting_for = serde_json::to_string(&Wait::Approval(PendingApproval {
+            id: String::new(),
+            summary: needed.summary.clone(),
+            rule: needed.rule.clone(),
+            approvers: approvers.clone(),
+            expires_at: expires_at.clone(),
+        }))?;
+        let pending = journal.take_pending();
+        let id = self
+            .store
+            .finish_run(
+                run,
+                RunStatus::Waiting.name(),
+                &reason,
+                guest_us,
+                &pending,
+                Some((&waiting_for, &expires_at)),
+                Some(&new),
+            )
+            .await?
+            .context("the approval request was not stored")?;
+        let pending_approval = PendingApproval {
+            id: approval_label(id),
+            summary: needed.summary.clone(),
+            rule: needed.rule.clone(),
+            approvers: approvers.clone(),
+            expires_at: expires_at.clone(),
+        };
+        let message = approvals::request_message(
+            &pending_approval.id,
+            &needed.summary,
+            &needed.rule,
+            &ticket.id,
+            &ticket.details.subject,
+            &requester,
+            &expires_at,
+        );
+        for approver in &approvers {
+            let r = connectors.chat.send(approver, &message).await;
+            journal.record(
+                "host.chat-send",
+                None,
+                json!({ "to": approver, "approval": pending_approval.id }).to_string(),
+                "host".into(),
+                result_json(&r).to_string(),
+                CallState::Done,
+            );
+        }
+        let note = format!(
+            "capdesk/{plugin} asked for approval {}: {} (rule {}). Approvers: {}. Expires {}.",
+            pending_approval.id,
+            needed.summary,
+            needed.rule,
+            approvers.join(", "),
+            expires_at
+        );
+        let to_requester = format!(
+            "Your request needs approval before we can {}. We have asked {} and will let you know.",
+            needed.summary,
+            approvers.join(" or ")
+        );
+        self.write_back(
+            connectors,
+            ticket,
+            TicketStatus::Waiting,
+            &note,
+            Some(&to_requester),
+            &mut journal,
+        )
+        .await;
+        journal.write().await.map_err(|e| e.0)?;
+        tracing::info!(approval = %pending_approval.id, "run waits for approval");
+        let mut submission = Submission::new(
+            ticket,
+            run,
+            Some(plugin),
+            RunStatus::Waiting,
             reason,
             scores,
-            waiting_for,
-        })
+        );
+        submission.approval = Some(pending_approval);
+        Ok(submission)
+    }
+
+    /// A shadow run's end: the proposal goes to the ticket as an internal note for a
+    /// technician, who takes the ticket; the requester is not contacted.
+    async fn shadow_back(
+        &self,
+        connectors: &Connectors,
+        ticket: &Ticket,
+        plugin: &str,
+        reason: &str,
+        proposals: &[String],
+        journal: &mut Journal,
+    ) {
+        let actions = if proposals.is_empty() {
+            "  (no changes)".to_string()
+        } else {
+            proposals
+                .iter()
+                .enumerate()
+                .map(|(i, p)| format!("  {}. {p}", i + 1))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let note = format!(
+            "Shadow run of capdesk/{plugin} (nothing was changed). Proposed actions:\n{actions}\n\
+             Outcome: {reason}. A technician should handle this ticket; if the proposal is right, \
+             this category may be ready for supervised or auto mode."
+        );
+        let psa = &connectors.psa;
+        let r = psa
+            .add_note(&ticket.id, &note, Visibility::Internal, "capdesk")
+            .await;
+        journal.record(
+            "host.add-note",
+            None,
+            json!({ "visibility": "internal", "text": note }).to_string(),
+            "host".into(),
+            result_json(&r).to_string(),
+            CallState::Done,
+        );
+        let r = psa.set_status(&ticket.id, TicketStatus::Escalated).await;
+        journal.record(
+            "host.set-status",
+            None,
+            json!({ "status": TicketStatus::Escalated }).to_string(),
+            "host".into(),
+            result_json(&r).to_string(),
+            CallState::Done,
+        );
+    }
+
+    async fn escalate_back(
+        &self,
+        connectors: &Connectors,
+        ticket: &Ticket,
+        note: &str,
+        journal: &mut Journal,
+    ) {
+        self.write_back(
+            connectors,
+            ticket,
+            TicketStatus::Escalated,
+            note,
+            Some(ESCALATION_MESSAGE),
+            journal,
+        )
+        .await;
     }
 
     /// Score the ticket with every installed plugin, each in a fresh instance; the best
@@ -486,61 +1044,59 @@ impl Desk {
         status: TicketStatus,
         internal_note: &str,
         to_requester: Option<&str>,
-        journal: &mut Vec<NewJournalEntry>,
+        journal: &mut Journal,
     ) {
+        let mut host = |function: &str, args: serde_json::Value, result: serde_json::Value| {
+            journal.record(
+                function,
+                None,
+                args.to_string(),
+                "host".into(),
+                result.to_string(),
+                CallState::Done,
+            );
+        };
         let psa = &connectors.psa;
         let r = psa
             .add_note(&ticket.id, internal_note, Visibility::Internal, "capdesk")
             .await;
-        journal.push(host_entry(
+        host(
             "host.add-note",
             json!({ "visibility": "internal", "text": internal_note }),
             result_json(&r),
-        ));
+        );
         if let Some(text) = to_requester {
             let r = psa
                 .add_note(&ticket.id, text, Visibility::Public, "capdesk")
                 .await;
-            journal.push(host_entry(
+            host(
                 "host.add-note",
                 json!({ "visibility": "public", "text": text }),
                 result_json(&r),
-            ));
+            );
             let to = &ticket.details.requester.email;
             let r = connectors.chat.send(to, text).await;
-            journal.push(host_entry(
+            host(
                 "host.chat-send",
                 json!({ "to": to, "text": text }),
                 result_json(&r),
-            ));
+            );
         }
         let r = psa.set_status(&ticket.id, status).await;
-        journal.push(host_entry(
+        host(
             "host.set-status",
             json!({ "status": status }),
             result_json(&r),
-        ));
+        );
     }
 }
 
 const RECEIVED_MESSAGE: &str =
     "Thanks, we received your request. A technician will pick it up and get back to you.";
 
-const ESCALATION_MESSAGE: &str = "We could not complete your request automatically, so a technician will pick it up. You don't need to do anything now.";
+const TIMED_OUT_MESSAGE: &str = "We could not get the answer or approval your request needed in time, so a technician will pick it up and get back to you.";
 
-fn host_entry(
-    function: &str,
-    args: serde_json::Value,
-    result: serde_json::Value,
-) -> NewJournalEntry {
-    NewJournalEntry {
-        function: function.to_string(),
-        capability: None,
-        args: args.to_string(),
-        decision: "host".into(),
-        result: result.to_string(),
-    }
-}
+const ESCALATION_MESSAGE: &str = "We could not complete your request automatically, so a technician will pick it up. You don't need to do anything now.";
 
 fn result_json<T: Serialize, E: std::fmt::Display>(r: &Result<T, E>) -> serde_json::Value {
     match r {
@@ -604,4 +1160,44 @@ fn validate_ticket(t: &NewTicket) -> anyhow::Result<()> {
         anyhow::bail!("the ticket text is over 64 KiB; attach long logs elsewhere and summarize");
     }
     Ok(())
+}
+
+impl Submission {
+    fn new(
+        ticket: &Ticket,
+        run: i64,
+        plugin: Option<&str>,
+        status: RunStatus,
+        reason: String,
+        scores: Vec<Score>,
+    ) -> Submission {
+        Submission {
+            ticket: ticket.id.clone(),
+            run: run_label(run),
+            plugin: plugin.map(str::to_string),
+            status,
+            reason,
+            scores,
+            waiting_for: None,
+            approval: None,
+            proposed: Vec::new(),
+        }
+    }
+}
+
+/// What a waiting run waits for, from its row.
+fn wait_of(row: &RunRow) -> Option<Wait> {
+    let text = row.waiting_for.as_deref()?;
+    serde_json::from_str(text)
+        .ok()
+        // Runs that started waiting before approvals existed stored the question alone.
+        .or_else(|| serde_json::from_str(text).ok().map(Wait::Question))
+}
+
+/// The shipped default policy, parsed once.
+fn default_policy() -> Arc<Policy> {
+    static DEFAULT: std::sync::OnceLock<Arc<Policy>> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| Arc::new(Policy::default_policy()))
+        .clone()
 }

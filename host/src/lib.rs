@@ -2,6 +2,7 @@
 //! sandboxed WebAssembly playbooks; the host exposes capability-scoped identity, PSA and
 //! chat functions, and every call goes through the tenant's grants.
 
+pub mod approvals;
 pub mod audit;
 pub mod bundled;
 pub mod capability;
@@ -10,6 +11,12 @@ pub mod connectors;
 pub mod datadir;
 pub mod demo;
 pub mod engine;
+#[cfg(feature = "failpoints")]
+pub mod failpoints;
 pub mod guard;
+pub mod journal;
+pub mod mode;
+pub mod owner;
+pub mod policy;
 pub mod runtime;
 pub mod store;

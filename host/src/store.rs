@@ -14,6 +14,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::audit::{self, NewAuditEntry};
 use crate::capability::Capability;
+use crate::journal::{CallState, JournalEntry, NewJournalEntry};
+use crate::mode::Mode;
+use crate::owner;
+
+pub mod approvals;
+mod guardrails;
+
+pub use approvals::{ApprovalRow, NewApproval};
 
 /// The capdesk database.
 #[derive(Clone, Debug)]
@@ -66,18 +74,14 @@ pub struct RunRow {
     pub finished_at: Option<String>,
     /// For a waiting run: the question it asked, as JSON.
     pub waiting_for: Option<String>,
-}
-
-/// One journaled host call.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct JournalEntry {
-    pub seq: i64,
-    pub function: String,
-    pub capability: Option<String>,
-    pub args: String,
-    pub decision: String,
-    pub result: String,
-    pub at: String,
+    /// The process executing the run (`host:pid:start`), while it runs.
+    pub owner: Option<String>,
+    pub owner_seen_at: Option<String>,
+    /// The mode the run started in.
+    pub mode: String,
+    pub category: Option<String>,
+    /// When a waiting run gives up waiting and is escalated.
+    pub waiting_until: Option<String>,
 }
 
 /// Memory and guest-time limits that apply to one run.
@@ -169,7 +173,12 @@ impl Store {
         if inserted.rows_affected() == 0 {
             anyhow::bail!("tenant `{id}` already exists; `capdesk tenant list` shows every tenant");
         }
-        let detail = serde_json::json!({ "name": name });
+        sqlx::query("INSERT INTO modes (tenant, category, mode) VALUES (?, '*', ?)")
+            .bind(id)
+            .bind(Mode::NEW_TENANT.name())
+            .execute(&mut *tx)
+            .await?;
+        let detail = serde_json::json!({ "name": name, "mode": Mode::NEW_TENANT });
         audit::append(&mut tx, &[self.audit_entry(Some(id), "tenant.add", detail)]).await?;
         tx.commit().await?;
         self.tenant(id).await
@@ -384,36 +393,121 @@ impl Store {
 
     pub async fn start_run(&self, tenant: &str, ticket: i64, seed: i64) -> anyhow::Result<i64> {
         let row: (i64,) = sqlx::query_as(
-            "INSERT INTO runs (tenant, ticket, status, seed) VALUES (?, ?, 'running', ?) RETURNING id",
+            "INSERT INTO runs (tenant, ticket, status, seed, owner, owner_seen_at)
+             VALUES (?, ?, 'running', ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) RETURNING id",
         )
         .bind(tenant)
         .bind(ticket)
         .bind(seed)
+        .bind(owner::this_process())
         .fetch_one(&self.pool)
         .await?;
         Ok(row.0)
     }
 
-    /// Record which plugin the run uses, and the triage scores that chose it.
+    /// Record which plugin the run uses, the triage scores that chose it, and the
+    /// mode it runs in.
     pub async fn set_run_plugin(
         &self,
         run: i64,
         plugin: Option<&InstalledPlugin>,
         scores: &str,
+        mode: Mode,
     ) -> anyhow::Result<()> {
-        sqlx::query("UPDATE runs SET plugin = ?, plugin_version = ?, plugin_hash = ?, scores = ? WHERE id = ?")
-            .bind(plugin.map(|p| p.id.as_str()))
-            .bind(plugin.map(|p| p.version.as_str()))
-            .bind(plugin.map(|p| p.hash.as_str()))
-            .bind(scores)
-            .bind(run)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE runs SET plugin = ?, plugin_version = ?, plugin_hash = ?, category = ?, scores = ?, mode = ?
+             WHERE id = ?",
+        )
+        .bind(plugin.map(|p| p.id.as_str()))
+        .bind(plugin.map(|p| p.version.as_str()))
+        .bind(plugin.map(|p| p.hash.as_str()))
+        .bind(plugin.map(|p| p.category.as_str()))
+        .bind(scores)
+        .bind(mode.name())
+        .bind(run)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// Append the calls of this attempt to the run's journal and record how it ended
-    /// (`waiting_for` is set for a run that now waits), in one transaction.
+    /// Write journal entries of a run (new ones, or new versions of earlier ones) and
+    /// note that the run's owner is alive, in one transaction. Calls whose result is
+    /// known are audited here, once.
+    pub async fn write_journal(&self, run: i64, entries: &[NewJournalEntry]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.append_journal(&mut tx, run, entries).await?;
+        sqlx::query(
+            "UPDATE runs SET owner_seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+        )
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_journal(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        run: i64,
+        entries: &[NewJournalEntry],
+    ) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        for e in entries {
+            sqlx::query(
+                "INSERT INTO run_calls (run, seq, function, capability, args, decision, result, state)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (run, seq) DO UPDATE SET decision = excluded.decision,
+                   result = excluded.result, state = excluded.state,
+                   at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            )
+            .bind(run)
+            .bind(e.seq)
+            .bind(&e.function)
+            .bind(e.capability.as_deref())
+            .bind(&e.args)
+            .bind(&e.decision)
+            .bind(&e.result)
+            .bind(e.state.name())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (tenant, plugin): (String, Option<String>) =
+            sqlx::query_as("SELECT tenant, plugin FROM runs WHERE id = ?")
+                .bind(run)
+                .fetch_one(&mut *tx)
+                .await?;
+        let actor = format!("plugin:{}", plugin.as_deref().unwrap_or("-"));
+        let audited: Vec<NewAuditEntry> = entries
+            .iter()
+            .filter(|e| e.capability.is_some() && matches!(e.state, CallState::Done | CallState::Waiting))
+            .map(|e| NewAuditEntry {
+                tenant: Some(&tenant),
+                kind: "run.call",
+                actor: &actor,
+                detail: format!(
+                    r#"{{"run":{},"seq":{},"function":{},"capability":{},"decision":{},"args":{},"result":{}}}"#,
+                    serde_json::json!(run_label(run)),
+                    e.seq,
+                    serde_json::json!(e.function),
+                    serde_json::json!(e.capability),
+                    serde_json::json!(e.decision),
+                    e.args,
+                    e.result
+                ),
+            })
+            .collect();
+        audit::append(tx, &audited).await?;
+        Ok(())
+    }
+
+    /// Write the rest of this attempt's journal and how the run ended, in one
+    /// transaction. A run that now waits gets `waiting` (what it waits for, as JSON),
+    /// `waiting_until`, and, when it waits for an approver, the approval request, whose
+    /// id is returned.
+    #[allow(clippy::too_many_arguments)]
     pub async fn finish_run(
         &self,
         run: i64,
@@ -421,31 +515,19 @@ impl Store {
         reason: &str,
         guest_us: i64,
         journal: &[NewJournalEntry],
-        waiting_for: Option<&str>,
-    ) -> anyhow::Result<()> {
+        waiting: Option<(&str, &str)>,
+        approval: Option<&NewApproval>,
+    ) -> anyhow::Result<Option<i64>> {
         let mut tx = self.pool.begin().await?;
-        let (recorded,): (i64,) = sqlx::query_as("SELECT count(*) FROM run_calls WHERE run = ?")
-            .bind(run)
-            .fetch_one(&mut *tx)
-            .await?;
-        for (i, e) in journal.iter().enumerate() {
-            let seq = recorded + i as i64;
-            sqlx::query(
-                "INSERT INTO run_calls (run, seq, function, capability, args, decision, result)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(run)
-            .bind(seq + 1)
-            .bind(&e.function)
-            .bind(e.capability.as_deref())
-            .bind(&e.args)
-            .bind(&e.decision)
-            .bind(&e.result)
-            .execute(&mut *tx)
-            .await?;
-        }
+        self.append_journal(&mut tx, run, journal).await?;
+        let approval_id = match approval {
+            Some(a) => Some(approvals::insert(&mut tx, &self.actor, a).await?),
+            None => None,
+        };
+        let (waiting_for, waiting_until) = waiting.unzip();
         sqlx::query(
             "UPDATE runs SET status = ?, reason = ?, guest_us = guest_us + ?, waiting_for = ?,
+               waiting_until = ?, owner = NULL,
                finished_at = CASE WHEN ? IS NULL THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END
              WHERE id = ?",
         )
@@ -453,6 +535,7 @@ impl Store {
         .bind(reason)
         .bind(guest_us)
         .bind(waiting_for)
+        .bind(waiting_until)
         .bind(waiting_for)
         .bind(run)
         .execute(&mut *tx)
@@ -462,26 +545,7 @@ impl Store {
                 .bind(run)
                 .fetch_one(&mut *tx)
                 .await?;
-        let actor = format!("plugin:{}", plugin.as_deref().unwrap_or("-"));
-        let mut entries: Vec<NewAuditEntry> = journal
-            .iter()
-            .filter(|e| e.capability.is_some() && e.decision != "waiting")
-            .map(|e| NewAuditEntry {
-                tenant: Some(&tenant),
-                kind: "run.call",
-                actor: &actor,
-                detail: format!(
-                    r#"{{"run":{},"function":{},"capability":{},"decision":{},"args":{},"result":{}}}"#,
-                    serde_json::json!(run_label(run)),
-                    serde_json::json!(e.function),
-                    serde_json::json!(e.capability),
-                    serde_json::json!(e.decision),
-                    e.args,
-                    e.result
-                ),
-            })
-            .collect();
-        entries.push(NewAuditEntry {
+        let entry = NewAuditEntry {
             tenant: Some(&tenant),
             kind: if waiting_for.is_some() {
                 "run.waiting"
@@ -494,10 +558,10 @@ impl Store {
                 "plugin_hash": hash, "status": status, "reason": reason, "waiting_for": waiting_for,
             })
             .to_string(),
-        });
-        audit::append(&mut tx, &entries).await?;
+        };
+        audit::append(&mut tx, &[entry]).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(approval_id)
     }
 
     /// Record the answer to a waiting run's question and claim the run for resuming.
@@ -505,8 +569,11 @@ impl Store {
     pub async fn record_answer(&self, run: i64, by: &str, answer: &str) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         let claimed = sqlx::query(
-            "UPDATE runs SET status = 'running', waiting_for = NULL WHERE id = ? AND status = 'waiting'",
+            "UPDATE runs SET status = 'running', waiting_for = NULL, waiting_until = NULL, owner = ?,
+               owner_seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ? AND status = 'waiting'",
         )
+        .bind(owner::this_process())
         .bind(run)
         .execute(&mut *tx)
         .await?;
@@ -516,9 +583,10 @@ impl Store {
                 run_label(run)
             );
         }
-        let result = serde_json::json!({ "ok": answer }).to_string();
+        let result = crate::guard::answer_result(answer);
         sqlx::query(
-            "UPDATE run_calls SET result = ?, decision = ? WHERE run = ? AND decision = 'waiting'",
+            "UPDATE run_calls SET result = ?, decision = ?, state = 'done'
+             WHERE run = ? AND state = 'waiting' AND function = 'chat.ask'",
         )
         .bind(&result)
         .bind(format!("answered by {by}"))
@@ -598,26 +666,13 @@ impl Store {
 
     pub async fn journal(&self, run: i64) -> anyhow::Result<Vec<JournalEntry>> {
         Ok(sqlx::query_as(
-            "SELECT seq, function, capability, args, decision, result, at FROM run_calls
+            "SELECT seq, function, capability, args, decision, result, state, at FROM run_calls
              WHERE run = ? ORDER BY seq",
         )
         .bind(run)
         .fetch_all(&self.pool)
         .await?)
     }
-}
-
-/// A journal entry made during a run, before it is stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct NewJournalEntry {
-    pub function: String,
-    pub capability: Option<String>,
-    /// The arguments, as JSON text.
-    pub args: String,
-    /// `allowed`, `denied: <why>`, or `-` for calls that need no capability.
-    pub decision: String,
-    /// The result (`{"ok": ...}` or `{"error": ...}`), as JSON text.
-    pub result: String,
 }
 
 /// Ids (tenants, plugins) are lowercase letters, digits and dashes, so they are safe in
@@ -645,6 +700,11 @@ pub fn parse_ticket_id(s: &str) -> anyhow::Result<i64> {
 /// Parse a run id as printed (`R-7`) or bare (`7`).
 pub fn parse_run_id(s: &str) -> anyhow::Result<i64> {
     parse_prefixed("run", "R-", s)
+}
+
+/// Parse an approval id as printed (`A-3`) or bare (`3`).
+pub fn parse_approval_id(s: &str) -> anyhow::Result<i64> {
+    parse_prefixed("approval", "A-", s)
 }
 
 fn parse_prefixed(what: &str, prefix: &str, s: &str) -> anyhow::Result<i64> {

@@ -33,8 +33,11 @@ pub use capdesk::connectors::Visibility;
 use capdesk::connectors::sandbox::NewUser;
 pub use capdesk::connectors::sandbox::{OutboxMessage, UserReport};
 use capdesk::connectors::{NewTicket, Person, Psa as _, TicketRecord};
-use capdesk::engine::{Desk, Submission, WaitingFor};
-use capdesk::store::{JournalEntry, parse_run_id};
+use capdesk::engine::{Desk, PendingApproval, Submission, WaitingFor};
+use capdesk::journal::JournalEntry;
+pub use capdesk::mode::Mode;
+use capdesk::store::approvals::Answer;
+use capdesk::store::{parse_approval_id, parse_run_id};
 
 /// The tenant every scenario runs in.
 pub const TENANT: &str = "acme";
@@ -144,7 +147,17 @@ pub struct Scenario {
     users: Vec<UserSpec>,
     ticket: Option<TicketSpec>,
     revoked: Vec<Capability>,
-    answers: Vec<String>,
+    responses: Vec<Response>,
+    mode: Mode,
+    policy: Option<String>,
+}
+
+/// How a person responds when the run waits, in order.
+#[derive(Debug, Clone)]
+enum Response {
+    Answer(String),
+    /// Approve or reject, as this approver (or the first one the request names).
+    Decide(Answer, Option<String>),
 }
 
 impl Default for Scenario {
@@ -160,8 +173,41 @@ impl Scenario {
             users: Vec::new(),
             ticket: None,
             revoked: Vec::new(),
-            answers: Vec::new(),
+            responses: Vec::new(),
+            mode: Mode::Auto,
+            policy: None,
         }
+    }
+
+    /// Run in this mode (default `auto`: the policy decides).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Use this policy file (TOML) instead of the default policy.
+    pub fn policy(mut self, source: &str) -> Self {
+        self.policy = Some(source.into());
+        self
+    }
+
+    /// When the run waits for an approval, the first approver it names approves it.
+    pub fn approve(mut self) -> Self {
+        self.responses.push(Response::Decide(Answer::Approve, None));
+        self
+    }
+
+    /// When the run waits for an approval, `approver` approves it (refusals panic).
+    pub fn approve_as(mut self, approver: &str) -> Self {
+        let by = Some(approver.to_string());
+        self.responses.push(Response::Decide(Answer::Approve, by));
+        self
+    }
+
+    /// When the run waits for an approval, the first approver it names rejects it.
+    pub fn reject(mut self) -> Self {
+        self.responses.push(Response::Decide(Answer::Reject, None));
+        self
     }
 
     /// Test the plugin crate at `dir` instead of the crate whose tests are running.
@@ -190,9 +236,9 @@ impl Scenario {
     }
 
     /// When the run waits on a question (`chat.ask`), the person asked answers this;
-    /// call once per question, in order.
+    /// call once per question, in order (interleaved with approvals as they come).
     pub fn answer(mut self, text: &str) -> Self {
-        self.answers.push(text.into());
+        self.responses.push(Response::Answer(text.into()));
         self
     }
 
@@ -222,6 +268,15 @@ impl Scenario {
             .expect("adding the tenant");
         desk.grant_all(TENANT, &plugin.id).await.expect("granting");
         desk.store
+            .set_mode(TENANT, "*", self.mode)
+            .await
+            .expect("setting the mode");
+        if let Some(source) = &self.policy {
+            desk.set_policy(TENANT, source)
+                .await
+                .unwrap_or_else(|e| panic!("setting the scenario's policy: {e:#}"));
+        }
+        desk.store
             .revoke(TENANT, &plugin.id, &self.revoked)
             .await
             .expect("revoking");
@@ -237,21 +292,34 @@ impl Scenario {
             .await
             .unwrap_or_else(|e| panic!("submitting the ticket: {e:#}"));
         let mut questions = Vec::new();
-        for answer in &self.answers {
-            let Some(waiting) = submission.waiting_for.clone() else {
-                break;
-            };
+        let mut approvals = Vec::new();
+        for response in &self.responses {
             let run = parse_run_id(&submission.run).expect("run id");
-            submission = desk
-                .answer(run, &waiting.to, answer)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!("answering {:?} with {answer:?}: {e:#}", waiting.question)
-                });
-            questions.push(waiting);
+            submission = match (response, &submission.waiting_for, &submission.approval) {
+                (Response::Answer(answer), Some(waiting), _) => {
+                    questions.push(waiting.clone());
+                    desk.answer(run, &waiting.to, answer)
+                        .await
+                        .unwrap_or_else(|e| {
+                            panic!("answering {:?} with {answer:?}: {e:#}", waiting.question)
+                        })
+                }
+                (Response::Decide(answer, by), _, Some(approval)) => {
+                    approvals.push(approval.clone());
+                    let by = by.clone().unwrap_or_else(|| approval.approvers[0].clone());
+                    let id = parse_approval_id(&approval.id).expect("approval id");
+                    desk.decide_approval(id, &by, *answer, None)
+                        .await
+                        .unwrap_or_else(|e| panic!("{answer:?} {} as {by}: {e:#}", approval.id))
+                }
+                _ => break,
+            };
         }
         if let Some(w) = &submission.waiting_for {
             questions.push(w.clone());
+        }
+        if let Some(a) = &submission.approval {
+            approvals.push(a.clone());
         }
         let journal = desk
             .store
@@ -271,12 +339,20 @@ impl Scenario {
         Report {
             submission,
             questions,
+            approvals,
             journal,
             ticket: record,
             outbox,
             users,
         }
     }
+}
+
+/// A journaled call that reached its connector and finished.
+fn took_effect(e: &JournalEntry) -> bool {
+    e.state == "done"
+        && e.capability.is_some()
+        && (e.decision.starts_with("allowed") || e.decision.starts_with("approved"))
 }
 
 fn component_for(dir: &Path) -> PathBuf {
@@ -298,6 +374,8 @@ pub struct Report {
     pub submission: Submission,
     /// Every question the run asked, in order (the last may still be unanswered).
     pub questions: Vec<WaitingFor>,
+    /// Every approval the run asked for, in order (the last may still be pending).
+    pub approvals: Vec<PendingApproval>,
     pub journal: Vec<JournalEntry>,
     pub ticket: TicketRecord,
     pub outbox: Vec<OutboxMessage>,
@@ -305,7 +383,7 @@ pub struct Report {
 }
 
 impl Report {
-    /// `resolved`, `escalated` or `unmatched`.
+    /// `resolved`, `escalated`, `unmatched`, `waiting` or `shadowed`.
     pub fn status(&self) -> &str {
         self.submission.status.name()
     }
@@ -365,12 +443,24 @@ impl Report {
         self
     }
 
-    /// The plugin made this host call (e.g. `idp.unlock-account`) and it was allowed.
+    /// The run asked for an approval under this policy rule.
+    pub fn assert_approval_asked(&self, rule: &str) -> &Self {
+        assert!(
+            self.approvals.iter().any(|a| a.rule == rule),
+            "expected an approval request under rule {rule:?}; asked: {:?}{}",
+            self.approvals,
+            self.story()
+        );
+        self
+    }
+
+    /// The plugin made this host call (e.g. `idp.unlock-account`) and it took effect
+    /// (allowed by grant and policy, or approved).
     pub fn assert_called(&self, function: &str) -> &Self {
         assert!(
             self.journal
                 .iter()
-                .any(|e| e.function == function && e.decision == "allowed"),
+                .any(|e| e.function == function && took_effect(e)),
             "expected an allowed call to {function}{}",
             self.story()
         );
@@ -383,7 +473,7 @@ impl Report {
             !self
                 .journal
                 .iter()
-                .any(|e| e.function == function && e.decision == "allowed"),
+                .any(|e| e.function == function && took_effect(e)),
             "expected no allowed call to {function}{}",
             self.story()
         );

@@ -13,7 +13,10 @@ use capdesk::connectors::{
     Chat, ConnectorError, Connectors, DirectoryUser, Effect, Idp, MailboxRight, NewTicket, Person,
     Psa, Secret, Ticket, TicketRecord, TicketStatus, Visibility,
 };
-use capdesk::guard::{CallError, Guard};
+use capdesk::guard::{CallError, Guard, RunScope};
+use capdesk::journal::Journal;
+use capdesk::mode::Mode;
+use capdesk::policy::Policy;
 use capdesk_sdk::triage::Signals;
 
 /// A directory, ticket store and chat held in memory.
@@ -70,6 +73,15 @@ impl MemorySystems {
 
 #[async_trait]
 impl Idp for MemorySystems {
+    async fn group_members(&self, group: &str) -> Result<Vec<String>, ConnectorError> {
+        let users = self.users.lock().unwrap();
+        Ok(users
+            .values()
+            .filter(|u| u.groups.iter().any(|g| g == group))
+            .map(|u| u.email.clone())
+            .collect())
+    }
+
     async fn find_user(&self, email: &str) -> Result<DirectoryUser, ConnectorError> {
         self.with(email, |u| u.clone())
     }
@@ -218,20 +230,36 @@ pub fn ticket() -> Ticket {
     }
 }
 
+/// What the benchmark playbook runs with: every capability, auto mode, the default
+/// policy (which allows a verified owner's unlock, notes and messages).
+pub fn scope() -> RunScope {
+    static POLICY: std::sync::OnceLock<Arc<Policy>> = std::sync::OnceLock::new();
+    RunScope {
+        tenant: "acme".into(),
+        plugin: "bench-playbook".into(),
+        category: "account-unlock".into(),
+        granted: Capability::ALL.into_iter().collect::<BTreeSet<_>>(),
+        mode: Mode::Auto,
+        policy: POLICY
+            .get_or_init(|| Arc::new(Policy::default_policy()))
+            .clone(),
+        ticket: ticket(),
+    }
+}
+
+/// In-memory systems holding the requester.
+pub fn connectors() -> Connectors {
+    let systems = MemorySystems::with_user(REQUESTER);
+    Connectors {
+        idp: systems.clone(),
+        psa: systems.clone(),
+        chat: systems,
+    }
+}
+
 /// A guard with every capability over fresh in-memory systems.
 pub fn guard() -> Guard {
-    let systems = MemorySystems::with_user(REQUESTER);
-    let granted: BTreeSet<Capability> = Capability::ALL.into_iter().collect();
-    Guard::new(
-        "acme",
-        "bench-playbook",
-        granted,
-        Connectors {
-            idp: systems.clone(),
-            psa: systems.clone(),
-            chat: systems,
-        },
-    )
+    Guard::new(scope(), connectors(), Journal::in_memory())
 }
 
 /// The benchmark playbook's component bytes, built for wasm32-wasip2: `bench-playbook`

@@ -10,6 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+
+use crate::capability::HostFunction;
 use serde::{Deserialize, Serialize};
 
 /// Why a connector call failed.
@@ -89,6 +91,8 @@ impl fmt::Debug for Secret {
 #[async_trait]
 pub trait Idp: Send + Sync {
     async fn find_user(&self, email: &str) -> Result<DirectoryUser, ConnectorError>;
+    /// The emails of a group's members (for routing approvals to a group).
+    async fn group_members(&self, group: &str) -> Result<Vec<String>, ConnectorError>;
     async fn unlock_account(&self, email: &str) -> Result<Effect, ConnectorError>;
     /// Set a password the user must change at next sign-in.
     async fn set_temporary_password(
@@ -115,6 +119,13 @@ pub trait Idp: Send + Sync {
         email: &str,
         right: MailboxRight,
     ) -> Result<Effect, ConnectorError>;
+
+    /// Whether repeating `function` with the same arguments is harmless (the second
+    /// call changes nothing). Recovery re-runs an interrupted call only if it is.
+    fn is_idempotent(&self, function: HostFunction) -> bool {
+        let _ = function;
+        false
+    }
 }
 
 /// Someone a ticket is from.
@@ -231,6 +242,12 @@ pub trait Psa: Send + Sync {
     ) -> Result<(), ConnectorError>;
     async fn set_status(&self, id: &str, status: TicketStatus) -> Result<(), ConnectorError>;
     async fn link_to_parent(&self, id: &str, parent: &str) -> Result<(), ConnectorError>;
+
+    /// Whether repeating `function` is harmless; see [`Idp::is_idempotent`].
+    fn is_idempotent(&self, function: HostFunction) -> bool {
+        let _ = function;
+        false
+    }
 }
 
 /// The chat of one tenant.
@@ -238,6 +255,12 @@ pub trait Psa: Send + Sync {
 pub trait Chat: Send + Sync {
     /// Send a direct message to a person, by email.
     async fn send(&self, to: &str, text: &str) -> Result<(), ConnectorError>;
+
+    /// Whether repeating `function` is harmless; see [`Idp::is_idempotent`].
+    fn is_idempotent(&self, function: HostFunction) -> bool {
+        let _ = function;
+        false
+    }
 }
 
 /// The connected systems of one tenant, as a run sees them.
@@ -246,4 +269,15 @@ pub struct Connectors {
     pub idp: Arc<dyn Idp>,
     pub psa: Arc<dyn Psa>,
     pub chat: Arc<dyn Chat>,
+}
+
+impl Connectors {
+    /// Whether the connector that serves `function` declares it idempotent.
+    pub fn is_idempotent(&self, function: HostFunction) -> bool {
+        match function.interface() {
+            "idp" => self.idp.is_idempotent(function),
+            "psa" => self.psa.is_idempotent(function),
+            _ => self.chat.is_idempotent(function),
+        }
+    }
 }

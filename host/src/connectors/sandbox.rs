@@ -16,6 +16,7 @@ use super::{
     Chat, ConnectorError, DirectoryUser, Effect, Idp, MailboxRight, NewTicket, Note, Person, Psa,
     Secret, Ticket, TicketRecord, TicketStatus, Visibility,
 };
+use crate::capability::HostFunction;
 use crate::store::{parse_ticket_id, ticket_label};
 
 /// Failed sign-ins in a row that lock an account, as a directory's lockout policy would.
@@ -473,6 +474,24 @@ impl Idp for Sandbox {
         })
     }
 
+    async fn group_members(&self, group: &str) -> Result<Vec<String>, ConnectorError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT email FROM sandbox_user_attrs WHERE tenant = ? AND kind = 'group' AND value = ? ORDER BY email",
+        )
+        .bind(&self.tenant)
+        .bind(group)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows.into_iter().map(|(e,)| e).collect())
+    }
+
+    /// Every directory change but a password reset leaves the same state when repeated
+    /// (the second call reports `unchanged` and logs nothing).
+    fn is_idempotent(&self, function: HostFunction) -> bool {
+        function != HostFunction::ResetPassword
+    }
+
     async fn unlock_account(&self, email: &str) -> Result<Effect, ConnectorError> {
         self.update_user(
             email,
@@ -746,6 +765,15 @@ impl Psa for Sandbox {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    /// Setting a status or a parent again leaves the ticket as it was; a note is added
+    /// twice.
+    fn is_idempotent(&self, function: HostFunction) -> bool {
+        matches!(
+            function,
+            HostFunction::SetStatus | HostFunction::LinkToParent
+        )
     }
 
     async fn set_status(&self, id: &str, status: TicketStatus) -> Result<(), ConnectorError> {

@@ -26,7 +26,7 @@ use crate::capability::Capability;
 use crate::connectors::Ticket;
 use crate::datadir::DataDir;
 use crate::guard::{Guard, Interrupt};
-use crate::store::{Limits, NewJournalEntry};
+use crate::store::Limits;
 pub use host::RunState;
 use host::{Playbook, PlaybookPre, Resolution, wit_ticket};
 pub use wasi::refuse_import;
@@ -154,30 +154,26 @@ pub struct Outcome {
 pub enum Ending {
     /// The plugin returned its outcome.
     Finished(Outcome),
-    /// The plugin asked a person something; resume the run once they answer.
-    Waiting {
-        to: String,
-        question: String,
-        choices: Vec<String>,
-    },
-    /// A trap, timeout, memory overrun or determinism fault stopped it.
+    /// The guard stopped the plugin at a host call: to wait for a person, because a
+    /// shadow run reached a question, or because replay found a fault.
+    Interrupted(Interrupt),
+    /// A trap, timeout or memory overrun stopped it.
     Stopped(Stopped),
 }
 
-/// What one `resolve` gave: how it ended and everything it did.
-#[derive(Debug)]
+/// What one `resolve` gave: how it ended and the guard with everything it did.
 pub struct Resolve {
     pub ending: Ending,
-    pub journal: Vec<NewJournalEntry>,
+    pub guard: Guard,
     pub guest_time: Duration,
 }
 
 impl Resolve {
     /// A resolve that never started: the plugin stopped before it got there.
-    pub fn stopped(stopped: Stopped) -> Resolve {
+    pub fn stopped(stopped: Stopped, guard: Guard) -> Resolve {
         Resolve {
             ending: Ending::Stopped(stopped),
-            journal: Vec::new(),
+            guard,
             guest_time: Duration::ZERO,
         }
     }
@@ -464,31 +460,19 @@ impl Instance {
                 vars: o.vars,
             }),
             Err(e) => match e.downcast_ref::<Interrupt>() {
-                Some(Interrupt::Waiting {
-                    to,
-                    question,
-                    choices,
-                }) => Ending::Waiting {
-                    to: to.clone(),
-                    question: question.clone(),
-                    choices: choices.clone(),
-                },
-                Some(other) => Ending::Stopped(Stopped {
-                    reason: other.to_string(),
-                }),
+                Some(interrupt) => Ending::Interrupted(interrupt.clone()),
                 None => Ending::Stopped(stop_reason(&e, self.store.data())),
             },
         };
         let guest_time = self.store.data().guest_time();
-        let journal = self
+        let guard = self
             .store
             .into_data()
             .guard
-            .map(Guard::into_journal)
-            .unwrap_or_default();
+            .expect("the guard stays in the store for the whole resolve");
         Resolve {
             ending,
-            journal,
+            guard,
             guest_time,
         }
     }

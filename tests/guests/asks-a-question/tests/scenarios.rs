@@ -6,16 +6,24 @@ use capdesk_sdk::harness::{Scenario, ticket, user};
 #[tokio::test]
 async fn an_answered_question_resumes_and_finishes() {
     Scenario::new()
-        .user(user("ann@acme.test").name("Ann Archer"))
+        .user(
+            user("ann@acme.test")
+                .name("Ann Archer")
+                .manager("max@acme.test"),
+        )
+        .user(user("max@acme.test"))
         .ticket(
             ticket("ann@acme.test")
                 .subject("asks-a-question")
                 .verified(),
         )
         .answer("sales")
+        // The default policy asks the manager before a group change.
+        .approve()
         .run()
         .await
         .assert_asked("Which group")
+        .assert_approval_asked("group-membership")
         .assert_status("resolved")
         .assert_reason_contains("added Ann Archer to sales")
         .assert_user("ann@acme.test", |u| {

@@ -1,0 +1,214 @@
+//! The guardrail commands: `policy set|show|check|default`, `mode set|show`,
+//! `approvals`, `approve`, `reject`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::emit;
+use crate::engine::{Desk, Submission};
+use crate::mode::Mode;
+use crate::policy::Policy;
+use crate::store::approvals::{Answer, approval_label};
+use crate::store::{run_label, ticket_label};
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Check a policy file and make it the tenant's policy (the old one stays in force
+    /// if the file has mistakes).
+    Set { tenant: String, file: PathBuf },
+    /// Print the tenant's policy file (the default one if it never set its own).
+    Show { tenant: String },
+    /// Check a policy file without setting it.
+    Check { file: PathBuf },
+    /// Print the default policy, a starting point for a tenant's own.
+    Default,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModeCommand {
+    /// Set the mode of a category (`*` for every category without its own).
+    Set {
+        tenant: String,
+        /// A plugin category (e.g. `account-unlock`), or `*`.
+        category: String,
+        /// off, shadow, supervised or auto.
+        mode: String,
+    },
+    /// Show a tenant's modes.
+    Show { tenant: String },
+}
+
+#[derive(Args, Debug)]
+pub struct DecisionArgs {
+    /// The approval (`A-3`).
+    pub id: String,
+    /// Who is answering (must be an approver the request named).
+    #[arg(long = "as")]
+    pub by: String,
+    /// Why, for the ticket and the audit log.
+    #[arg(long)]
+    pub comment: Option<String>,
+}
+
+fn read_policy_file(file: &PathBuf) -> anyhow::Result<String> {
+    std::fs::read_to_string(file)
+        .with_context(|| format!("reading the policy file {}", file.display()))
+}
+
+pub async fn policy(desk: &Desk, json: bool, cmd: PolicyCommand) -> anyhow::Result<()> {
+    match cmd {
+        PolicyCommand::Set { tenant, file } => {
+            let source = read_policy_file(&file)?;
+            let policy = desk.set_policy(&tenant, &source).await?;
+            let rules: Vec<_> = policy
+                .rules()
+                .iter()
+                .map(|r| r.name().to_string())
+                .collect();
+            emit(json, &json!({ "tenant": tenant, "rules": rules }), || {
+                format!(
+                    "policy of {tenant} set: {} rules ({})",
+                    rules.len(),
+                    rules.join(", ")
+                )
+            })
+        }
+        PolicyCommand::Show { tenant } => {
+            desk.store.tenant(&tenant).await?;
+            let own = desk.store.policy_source(&tenant).await?;
+            let policy = desk.policy(&tenant).await?;
+            let rules: Vec<_> = policy
+                .rules()
+                .iter()
+                .map(|r| r.name().to_string())
+                .collect();
+            let out = json!({
+                "tenant": tenant, "default": own.is_none(), "rules": rules,
+                "approval_timeout_secs": policy.approval_timeout().as_secs(),
+                "source": policy.source(),
+            });
+            emit(json, &out, || {
+                let origin = if own.is_some() {
+                    format!("# policy of {tenant}")
+                } else {
+                    format!("# {tenant} uses the default policy")
+                };
+                format!("{origin}\n{}", policy.source())
+            })
+        }
+        PolicyCommand::Check { file } => {
+            let source = read_policy_file(&file)?;
+            let policy = Policy::parse(&source)
+                .map_err(|e| anyhow::anyhow!("{} has mistakes:\n{e}", file.display()))?;
+            let rules: Vec<_> = policy
+                .rules()
+                .iter()
+                .map(|r| r.name().to_string())
+                .collect();
+            emit(json, &json!({ "valid": true, "rules": rules }), || {
+                format!("{} is valid: {} rules", file.display(), rules.len())
+            })
+        }
+        PolicyCommand::Default => {
+            print!("{}", Policy::default_policy().source());
+            Ok(())
+        }
+    }
+}
+
+pub async fn mode(desk: &Desk, json: bool, cmd: ModeCommand) -> anyhow::Result<()> {
+    match cmd {
+        ModeCommand::Set {
+            tenant,
+            category,
+            mode,
+        } => {
+            let mode: Mode = mode.parse()?;
+            let category = category.trim();
+            if category != "*" {
+                crate::store::validate_id("category", category)?;
+            }
+            desk.store.set_mode(&tenant, category, mode).await?;
+            emit(
+                json,
+                &json!({ "tenant": tenant, "category": category, "mode": mode }),
+                || {
+                    let what = if category == "*" {
+                        "every category without its own mode".to_string()
+                    } else {
+                        category.to_string()
+                    };
+                    format!("{tenant}: {what} is now {mode} ({})", mode.description())
+                },
+            )
+        }
+        ModeCommand::Show { tenant } => {
+            desk.store.tenant(&tenant).await?;
+            let rows = desk.store.modes_of(&tenant).await?;
+            let out: Vec<_> = rows
+                .iter()
+                .map(|(c, m)| json!({ "category": c, "mode": m }))
+                .collect();
+            emit(json, &out, || {
+                let mut s = String::new();
+                for (c, m) in &rows {
+                    s += &format!("{c:<24} {m}\n");
+                }
+                if !rows.iter().any(|(c, _)| c == "*") {
+                    s += &format!("{:<24} {} (the default)\n", "*", Mode::NEW_TENANT);
+                }
+                s
+            })
+        }
+    }
+}
+
+pub async fn approvals(desk: &Desk, json: bool, tenant: Option<&str>) -> anyhow::Result<()> {
+    if let Some(t) = tenant {
+        desk.store.tenant(t).await?;
+    }
+    let pending = desk.store.pending_approvals(tenant).await?;
+    let out: Vec<_> = pending
+        .iter()
+        .map(|a| {
+            json!({
+                "id": approval_label(a.id), "tenant": a.tenant, "run": run_label(a.run),
+                "ticket": ticket_label(a.ticket), "summary": a.summary, "rule": a.rule,
+                "requester": a.requester, "approvers": a.approver_emails(),
+                "requested_at": a.requested_at, "expires_at": a.expires_at,
+            })
+        })
+        .collect();
+    emit(json, &out, || {
+        if pending.is_empty() {
+            return "no pending approvals".into();
+        }
+        pending
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}  {}  {} {}: {}\n     rule {}; requested by {}; approvers: {}; expires {}",
+                    approval_label(a.id),
+                    a.tenant,
+                    ticket_label(a.ticket),
+                    run_label(a.run),
+                    a.summary,
+                    a.rule,
+                    a.requester,
+                    a.approver_emails().join(", "),
+                    a.expires_at
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+pub async fn decide(desk: &Desk, args: DecisionArgs, answer: Answer) -> anyhow::Result<Submission> {
+    let id = crate::store::parse_approval_id(&args.id)?;
+    desk.decide_approval(id, &args.by, answer, args.comment.as_deref())
+        .await
+}
