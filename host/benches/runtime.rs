@@ -1,7 +1,8 @@
 //! Runtime costs, each beside its native baseline where one exists:
 //! compile at install, load from the precompiled cache, instantiate, and a full run
 //! (instantiate, triage, resolve with ten host calls, on one instance as the engine does) of the benchmark
-//! playbook against in-memory connectors vs the same playbook in native Rust.
+//! playbook against in-memory connectors vs the same playbook in native Rust, and one
+//! policy decision.
 //!
 //! `cargo bench -p capdesk --bench runtime`
 
@@ -12,8 +13,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
 
+use capdesk::capability::HostFunction;
 use capdesk::datadir::DataDir;
 use capdesk::journal::CallState;
+use capdesk::policy::{Decision, Policy, Request, Requester, Target};
 use capdesk::runtime::Runtime;
 use capdesk::store::Limits;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -73,6 +76,35 @@ fn benches(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             let (score, result) = support::native_run(&ticket, support::guard()).await;
             assert!(score > 0.5 && result.is_ok());
+        })
+    });
+    g.finish();
+
+    // One policy decision as the guard asks it: a verified owner's unlock, under the
+    // shipped default policy (seven rules).
+    let policy = Policy::default_policy();
+    let groups = vec!["all-staff".to_string()];
+    let mut g = c.benchmark_group("policy");
+    g.bench_function("decide_default_policy", |b| {
+        b.iter(|| {
+            let mut request = Request::new(
+                "acme",
+                "account-unlock",
+                HostFunction::UnlockAccount,
+                "account-unlock",
+            );
+            request.requester = Requester {
+                email: support::REQUESTER,
+                verified: true,
+            };
+            request.target = Some(Target {
+                email: support::REQUESTER,
+                enabled: true,
+                groups: &groups,
+                ..Target::default()
+            });
+            let decision = policy.decide(&request);
+            assert!(matches!(decision, Decision::Allow { .. }), "{decision:?}");
         })
     });
     g.finish();

@@ -62,8 +62,7 @@ fn main() {
         desk.grant_all("acme", &plugin.id).await.unwrap();
         desk.store.set_mode("acme", "*", Mode::Auto).await.unwrap();
         // Measure the wait for an answer alone: the group change needs no approval here.
-        let allow_all = "[[rule]]\nname = \"bench-allows-everything\"\nallow = [\"*\"]\n";
-        desk.set_policy("acme", allow_all).await.unwrap();
+        desk.set_policy("acme", support::BENCH_POLICY).await.unwrap();
         desk.sandbox("acme")
             .add_user(&NewUser { email: EMAIL.into(), name: "Ann".into(), ..NewUser::default() })
             .await

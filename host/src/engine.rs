@@ -98,6 +98,15 @@ pub struct PendingApproval {
     pub expires_at: String,
 }
 
+/// How a run that goes to a technician ends: its status, the internal note, what the
+/// requester is told, and the plugin that ran (if one did).
+struct Handover<'a> {
+    status: RunStatus,
+    note: String,
+    to_requester: &'a str,
+    plugin: Option<&'a str>,
+}
+
 /// What a waiting run waits for, as stored on the run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -262,7 +271,7 @@ impl Desk {
 
         let (scores, best) = self.triage(tenant, ticket, seed as u64).await?;
         let scores_json = serde_json::to_string(&scores)?;
-        let mut journal = Journal::durable(self.store.clone(), run, Vec::new());
+        let journal = Journal::durable(self.store.clone(), run, Vec::new());
 
         let Some((record, plugin, instance)) = best else {
             self.store
@@ -272,34 +281,16 @@ impl Desk {
                 "no installed playbook is sure it can resolve this ticket (best score below {:.2}); a technician will take it",
                 self.triage_threshold
             );
-            self.write_back(
-                connectors,
-                ticket,
-                TicketStatus::Escalated,
-                &format!("capdesk: {reason}. Scores: {}", describe_scores(&scores)),
-                Some(RECEIVED_MESSAGE),
-                &mut journal,
-            )
-            .await;
-            self.store
-                .finish_run(
-                    run,
-                    RunStatus::Unmatched.name(),
-                    &reason,
-                    0,
-                    &journal.take_pending(),
-                    None,
-                    None,
-                )
-                .await?;
-            return Ok(Submission::new(
-                ticket,
-                run,
-                None,
-                RunStatus::Unmatched,
-                reason,
-                scores,
-            ));
+            let note = format!("capdesk: {reason}. Scores: {}", describe_scores(&scores));
+            let handover = Handover {
+                status: RunStatus::Unmatched,
+                note,
+                to_requester: RECEIVED_MESSAGE,
+                plugin: None,
+            };
+            return self
+                .hand_to_technician(run, ticket, connectors, journal, handover, reason, scores)
+                .await;
         };
         let mode = self.store.mode(tenant, &record.category).await?;
         self.store
@@ -312,35 +303,15 @@ impl Desk {
                  (`capdesk mode set {tenant} {} shadow|supervised|auto` changes that)",
                 record.category, record.category
             );
-            self.write_back(
-                connectors,
-                ticket,
-                TicketStatus::Escalated,
-                &format!("capdesk: {reason}"),
-                Some(RECEIVED_MESSAGE),
-                &mut journal,
-            )
-            .await;
-            self.store
-                .finish_run(
-                    run,
-                    RunStatus::Escalated.name(),
-                    &reason,
-                    0,
-                    &journal.take_pending(),
-                    None,
-                    None,
-                )
-                .await?;
-            let status = RunStatus::Escalated;
-            return Ok(Submission::new(
-                ticket,
-                run,
-                Some(&record.id),
-                status,
-                reason,
-                scores,
-            ));
+            let handover = Handover {
+                status: RunStatus::Escalated,
+                note: format!("capdesk: {reason}"),
+                to_requester: RECEIVED_MESSAGE,
+                plugin: Some(&record.id),
+            };
+            return self
+                .hand_to_technician(run, ticket, connectors, journal, handover, reason, scores)
+                .await;
         }
 
         let scope = self
@@ -568,37 +539,26 @@ impl Desk {
                 None => "an answer".into(),
             };
             let reason = format!("nobody answered in time: the run waited for {waited_for}");
-            let mut journal =
-                Journal::durable(self.store.clone(), run, self.store.journal(run).await?);
-            self.write_back(
-                &connectors,
-                &ticket,
-                TicketStatus::Escalated,
-                &format!("Escalated by capdesk: {reason}"),
-                Some(TIMED_OUT_MESSAGE),
-                &mut journal,
-            )
-            .await;
-            self.store
-                .finish_run(
-                    run,
-                    RunStatus::Escalated.name(),
-                    &reason,
-                    0,
-                    &journal.take_pending(),
-                    None,
-                    None,
-                )
-                .await?;
+            let journal = Journal::durable(self.store.clone(), run, self.store.journal(run).await?);
             let scores = serde_json::from_str(&row.scores).unwrap_or_default();
-            swept.push(Submission::new(
-                &ticket,
-                run,
-                row.plugin.as_deref(),
-                RunStatus::Escalated,
-                reason,
-                scores,
-            ));
+            let handover = Handover {
+                status: RunStatus::Escalated,
+                note: format!("Escalated by capdesk: {reason}"),
+                to_requester: TIMED_OUT_MESSAGE,
+                plugin: row.plugin.as_deref(),
+            };
+            swept.push(
+                self.hand_to_technician(
+                    run,
+                    &ticket,
+                    &connectors,
+                    journal,
+                    handover,
+                    reason,
+                    scores,
+                )
+                .await?,
+            );
         }
         Ok(swept)
     }
@@ -930,6 +890,43 @@ impl Desk {
         );
         submission.approval = Some(pending_approval);
         Ok(submission)
+    }
+
+    /// End a run without (more of) its plugin: note the ticket, tell the requester,
+    /// escalate the ticket to a technician, and record the run's end.
+    #[allow(clippy::too_many_arguments)]
+    async fn hand_to_technician(
+        &self,
+        run: i64,
+        ticket: &Ticket,
+        connectors: &Connectors,
+        mut journal: Journal,
+        handover: Handover<'_>,
+        reason: String,
+        scores: Vec<Score>,
+    ) -> anyhow::Result<Submission> {
+        self.write_back(
+            connectors,
+            ticket,
+            TicketStatus::Escalated,
+            &handover.note,
+            Some(handover.to_requester),
+            &mut journal,
+        )
+        .await;
+        let pending = journal.take_pending();
+        let status = handover.status;
+        self.store
+            .finish_run(run, status.name(), &reason, 0, &pending, None, None)
+            .await?;
+        Ok(Submission::new(
+            ticket,
+            run,
+            handover.plugin,
+            status,
+            reason,
+            scores,
+        ))
     }
 
     /// A shadow run's end: the proposal goes to the ticket as an internal note for a

@@ -249,7 +249,7 @@ enum Verdict {
 
 /// The host side of one run: who it runs for, what it may do, what it did.
 pub struct Guard {
-    scope: RunScope,
+    scope: Arc<RunScope>,
     connectors: Connectors,
     journal: Journal,
     proposals: Vec<String>,
@@ -275,7 +275,7 @@ macro_rules! crash_point {
 impl Guard {
     pub fn new(scope: RunScope, connectors: Connectors, journal: Journal) -> Guard {
         Guard {
-            scope,
+            scope: Arc::new(scope),
             connectors,
             journal,
             proposals: Vec::new(),
@@ -380,7 +380,7 @@ impl Guard {
             Some(email) => self.connectors.idp.find_user(email).await.ok(),
             None => None,
         };
-        match self.verdict(function, &args, &facts, target.as_ref()) {
+        match self.verdict(function, &args, &facts, target.as_ref()).await {
             Verdict::Allow(decision) => self.execute(None, function, args, decision, op).await,
             Verdict::Deny(reason) => {
                 let failure = Failure::Denied(reason.clone());
@@ -478,7 +478,7 @@ impl Guard {
         if self.scope.granted.contains(&capability) {
             return Ok(());
         }
-        let RunScope { tenant, plugin, .. } = &self.scope;
+        let RunScope { tenant, plugin, .. } = &*self.scope;
         let why = format!(
             "capability `{capability}` is not granted to plugin `{plugin}` for tenant `{tenant}` \
              (an admin can run `capdesk grant {tenant} {plugin} {capability}`)"
@@ -497,17 +497,24 @@ impl Guard {
     }
 
     /// Mode, then policy, for a live side-effecting call.
-    fn verdict(
+    async fn verdict(
         &mut self,
         function: HostFunction,
         args: &str,
         facts: &Facts<'_>,
         target: Option<&DirectoryUser>,
     ) -> Verdict {
-        let decision = self
-            .scope
-            .policy
-            .decide(&self.request(function, facts, target));
+        let call = PolicyCall {
+            scope: self.scope.clone(),
+            function,
+            target: target.cloned(),
+            group: facts.group.map(str::to_string),
+            license: facts.license.map(str::to_string),
+            mailbox: facts.mailbox.map(str::to_string),
+            right: facts.right.map(str::to_string),
+            recipient: facts.recipient.map(str::to_string),
+        };
+        let decision = call.decide().await;
         let summary = || describe_call(function, args);
         let ask = |rule: String, approvers| {
             Box::new(ApprovalNeeded {
@@ -553,45 +560,6 @@ impl Guard {
             }
             (_, Decision::Allow { rule }) => Verdict::Allow(format!("allowed by rule {rule}")),
             (_, Decision::Ask { rule, approvers }) => Verdict::Ask(ask(rule, approvers)),
-        }
-    }
-
-    fn request<'a>(
-        &'a self,
-        function: HostFunction,
-        facts: &'a Facts<'a>,
-        target: Option<&'a DirectoryUser>,
-    ) -> policy::Request<'a> {
-        let t = &self.scope.ticket;
-        policy::Request {
-            tenant: &self.scope.tenant,
-            plugin: &self.scope.plugin,
-            function,
-            category: &self.scope.category,
-            ticket: policy::TicketFacts {
-                id: &t.id,
-                channel: &t.details.channel,
-                subject: &t.details.subject,
-            },
-            requester: policy::Requester {
-                email: &t.details.requester.email,
-                verified: t.details.requester_verified,
-            },
-            target: target.map(|u| policy::Target {
-                email: &u.email,
-                privileged: u.privileged,
-                enabled: u.enabled,
-                department: u.department.as_deref().unwrap_or(""),
-                manager: u.manager.as_deref().unwrap_or(""),
-                groups: &u.groups,
-                licenses: &u.licenses,
-            }),
-            group: facts.group,
-            license: facts.license,
-            mailbox: facts.mailbox,
-            right: facts.right,
-            recipient: facts.recipient,
-            time: policy::CallTime::now(),
         }
     }
 
@@ -989,6 +957,65 @@ impl Guard {
             choices: choices.to_vec(),
         }
         .into())
+    }
+}
+
+/// A side-effecting call as the policy sees it, owned so that the decision can run as
+/// its own task. Host calls execute on the run's wasmtime fiber, whose stack Cedar's
+/// stack-depth check cannot see (it would report none left); a task runs on a thread's
+/// own stack, and costs a task switch instead of a fresh stack per decision.
+struct PolicyCall {
+    scope: Arc<RunScope>,
+    function: HostFunction,
+    target: Option<DirectoryUser>,
+    group: Option<String>,
+    license: Option<String>,
+    mailbox: Option<String>,
+    right: Option<String>,
+    recipient: Option<String>,
+}
+
+impl PolicyCall {
+    async fn decide(self) -> Decision {
+        let decided = tokio::task::spawn(async move { self.scope.policy.decide(&self.request()) });
+        decided.await.unwrap_or_else(|e| Decision::Deny {
+            rule: None,
+            reason: format!("the policy could not be evaluated ({e}), so the call is denied"),
+        })
+    }
+
+    fn request(&self) -> policy::Request<'_> {
+        let t = &self.scope.ticket;
+        policy::Request {
+            tenant: &self.scope.tenant,
+            plugin: &self.scope.plugin,
+            function: self.function,
+            category: &self.scope.category,
+            ticket: policy::TicketFacts {
+                id: &t.id,
+                channel: &t.details.channel,
+                subject: &t.details.subject,
+            },
+            requester: policy::Requester {
+                email: &t.details.requester.email,
+                verified: t.details.requester_verified,
+            },
+            target: self.target.as_ref().map(|u| policy::Target {
+                email: &u.email,
+                privileged: u.privileged,
+                enabled: u.enabled,
+                department: u.department.as_deref().unwrap_or(""),
+                manager: u.manager.as_deref().unwrap_or(""),
+                groups: &u.groups,
+                licenses: &u.licenses,
+            }),
+            group: self.group.as_deref(),
+            license: self.license.as_deref(),
+            mailbox: self.mailbox.as_deref(),
+            right: self.right.as_deref(),
+            recipient: self.recipient.as_deref(),
+            time: policy::CallTime::now(),
+        }
     }
 }
 

@@ -230,8 +230,27 @@ pub fn ticket() -> Ticket {
     }
 }
 
-/// What the benchmark playbook runs with: every capability, auto mode, the default
-/// policy (which allows a verified owner's unlock, notes and messages).
+/// The benchmark's policy: the default policy's deny of privileged accounts, and its
+/// owner self-service rule widened to every directory change (the benchmark playbook
+/// changes groups, licenses and mailboxes, which the default policy would ask about),
+/// so every side-effecting call is decided by Cedar with conditions, as in production.
+pub const BENCH_POLICY: &str = r#"
+[[rule]]
+name = "privileged-accounts"
+deny = ["*"]
+when = "context.target.privileged"
+
+[[rule]]
+name = "owner-self-service"
+allow = ["idp.*"]
+when = "context.requester.verified && context.requester.is_target"
+
+[[rule]]
+name = "tickets-and-chat"
+allow = ["psa.write", "chat.send", "chat.ask"]
+"#;
+
+/// What the benchmark playbook runs with: every capability, auto mode, [`BENCH_POLICY`].
 pub fn scope() -> RunScope {
     static POLICY: std::sync::OnceLock<Arc<Policy>> = std::sync::OnceLock::new();
     RunScope {
@@ -241,7 +260,7 @@ pub fn scope() -> RunScope {
         granted: Capability::ALL.into_iter().collect::<BTreeSet<_>>(),
         mode: Mode::Auto,
         policy: POLICY
-            .get_or_init(|| Arc::new(Policy::default_policy()))
+            .get_or_init(|| Arc::new(Policy::parse(BENCH_POLICY).expect("the bench policy parses")))
             .clone(),
         ticket: ticket(),
     }
