@@ -563,3 +563,71 @@ fn a_question_waits_durably_and_the_answer_resumes_the_run_once() {
     );
     assert_eq!(desk.json(&["audit", "verify"])["intact"], true);
 }
+
+#[test]
+fn a_tenant_can_word_a_closeout_its_own_way() {
+    let desk = Desk::new().with_tenant("acme");
+    locked_user(&desk, "acme", "ann@acme.test");
+    let own = desk.dir.path().join("unlocked.j2");
+
+    std::fs::write(
+        &own,
+        "Hi {{ requester.name }}, {{ account }} works again. {% if %}",
+    )
+    .unwrap();
+    let bad = desk.run(&[
+        "template",
+        "set",
+        "acme",
+        "account-unlock",
+        "unlocked",
+        own.to_str().unwrap(),
+    ]);
+    assert!(!bad.ok && bad.stderr.contains("line 1"), "{}", bad.stderr);
+    let missing = desk.run(&[
+        "template",
+        "set",
+        "acme",
+        "account-unlock",
+        "nope",
+        own.to_str().unwrap(),
+    ]);
+    assert!(
+        !missing.ok && missing.stderr.contains("its templates are"),
+        "{}",
+        missing.stderr
+    );
+
+    std::fs::write(
+        &own,
+        "Hi {{ requester.name }}, {{ account }} works again. -- Acme IT",
+    )
+    .unwrap();
+    desk.ok(&[
+        "template",
+        "set",
+        "acme",
+        "account-unlock",
+        "unlocked",
+        own.to_str().unwrap(),
+    ]);
+    let shown = desk.json(&["template", "show", "acme", "account-unlock", "unlocked"]);
+    assert_eq!(shown["own"], true);
+
+    let s = desk.submit("acme", "ann@acme.test", "I'm locked out of my account");
+    assert_eq!(s["status"], "resolved", "{s}");
+    let outbox = desk.json(&["sandbox", "outbox", "acme"]);
+    assert!(
+        outbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "Hi Ann Archer, ann@acme.test works again. -- Acme IT"),
+        "{outbox}"
+    );
+    desk.ok(&["template", "reset", "acme", "account-unlock", "unlocked"]);
+    assert_eq!(
+        desk.json(&["template", "show", "acme", "account-unlock", "unlocked"])["own"],
+        false
+    );
+}

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 #[serde(into = "String", try_from = "String")]
 pub enum Capability {
     IdpRead,
+    IdpVerify,
     IdpUnlock,
     IdpPassword,
     IdpMfa,
@@ -27,8 +28,9 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability, in the order the CLI lists them.
-    pub const ALL: [Capability; 12] = [
+    pub const ALL: [Capability; 13] = [
         Capability::IdpRead,
+        Capability::IdpVerify,
         Capability::IdpUnlock,
         Capability::IdpPassword,
         Capability::IdpMfa,
@@ -46,6 +48,7 @@ impl Capability {
     pub fn name(self) -> &'static str {
         match self {
             Capability::IdpRead => "idp.read",
+            Capability::IdpVerify => "idp.verify",
             Capability::IdpUnlock => "idp.unlock",
             Capability::IdpPassword => "idp.password",
             Capability::IdpMfa => "idp.mfa",
@@ -64,6 +67,9 @@ impl Capability {
     pub fn description(self) -> &'static str {
         match self {
             Capability::IdpRead => "look users up in the directory",
+            Capability::IdpVerify => {
+                "challenge a requester with a one-time code sent to a contact method the directory holds"
+            }
             Capability::IdpUnlock => "clear account lockouts",
             Capability::IdpPassword => "set a temporary password delivered to the account owner",
             Capability::IdpMfa => "require MFA re-registration",
@@ -122,6 +128,7 @@ impl TryFrom<String> for Capability {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum HostFunction {
     FindUser,
+    VerifyIdentity,
     UnlockAccount,
     ResetPassword,
     RequireMfaReregistration,
@@ -141,10 +148,33 @@ pub enum HostFunction {
 }
 
 impl HostFunction {
+    /// Every host function, in the order of the WIT contract.
+    pub const ALL: [HostFunction; 18] = [
+        HostFunction::FindUser,
+        HostFunction::VerifyIdentity,
+        HostFunction::UnlockAccount,
+        HostFunction::ResetPassword,
+        HostFunction::RequireMfaReregistration,
+        HostFunction::RevokeSessions,
+        HostFunction::AddGroupMember,
+        HostFunction::RemoveGroupMember,
+        HostFunction::AssignLicense,
+        HostFunction::RemoveLicense,
+        HostFunction::GrantMailboxAccess,
+        HostFunction::RemoveMailboxAccess,
+        HostFunction::GetTicket,
+        HostFunction::AddNote,
+        HostFunction::SetStatus,
+        HostFunction::LinkToParent,
+        HostFunction::ChatSend,
+        HostFunction::ChatAsk,
+    ];
+
     /// The WIT name, qualified by interface (`idp.unlock-account`).
     pub fn name(self) -> &'static str {
         match self {
             HostFunction::FindUser => "idp.find-user",
+            HostFunction::VerifyIdentity => "idp.verify-identity",
             HostFunction::UnlockAccount => "idp.unlock-account",
             HostFunction::ResetPassword => "idp.reset-password",
             HostFunction::RequireMfaReregistration => "idp.require-mfa-reregistration",
@@ -175,10 +205,18 @@ impl HostFunction {
         !matches!(self, HostFunction::FindUser | HostFunction::GetTicket)
     }
 
+    /// Whether the call changes the directory (what supervised mode asks a technician
+    /// about): every `idp` function but reading and verifying.
+    pub fn changes_directory(self) -> bool {
+        self.interface() == "idp"
+            && !matches!(self, HostFunction::FindUser | HostFunction::VerifyIdentity)
+    }
+
     /// The capability a call to this function needs.
     pub fn capability(self) -> Capability {
         match self {
             HostFunction::FindUser => Capability::IdpRead,
+            HostFunction::VerifyIdentity => Capability::IdpVerify,
             HostFunction::UnlockAccount => Capability::IdpUnlock,
             HostFunction::ResetPassword => Capability::IdpPassword,
             HostFunction::RequireMfaReregistration => Capability::IdpMfa,

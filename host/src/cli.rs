@@ -97,6 +97,9 @@ pub enum Command {
     /// How much autonomy a tenant gives each ticket category.
     #[command(subcommand)]
     Mode(guardrails::ModeCommand),
+    /// A tenant's wording of a plugin's closeout templates.
+    #[command(subcommand)]
+    Template(guardrails::TemplateCommand),
     /// List pending approval requests, with their ids.
     Approvals {
         #[arg(long)]
@@ -173,6 +176,19 @@ pub enum SandboxCommand {
     },
     /// Messages capdesk sent to a tenant's people.
     Outbox { tenant: String },
+    /// Simulate an outage: every call to FUNCTION (e.g. `idp.assign-license`, or `*`)
+    /// fails as `upstream` until `sandbox heal`.
+    Fail {
+        tenant: String,
+        function: String,
+        #[arg(long, default_value = "service unavailable (simulated outage)")]
+        message: String,
+    },
+    /// End a simulated outage (of FUNCTION, or all of the tenant's).
+    Heal {
+        tenant: String,
+        function: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -210,6 +226,10 @@ pub struct UserArgs {
     licenses: Vec<String>,
     #[arg(long = "mfa")]
     mfa_methods: Vec<String>,
+    /// A contact method for identity challenges, not the user's work chat or mailbox
+    /// (`sms:+15550142`, `email:ann@home.example`, `voice:+15550142`).
+    #[arg(long = "contact")]
+    contacts: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -578,6 +598,7 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
         }
         Command::Policy(cmd) => guardrails::policy(desk, json, cmd).await,
         Command::Mode(cmd) => guardrails::mode(desk, json, cmd).await,
+        Command::Template(cmd) => guardrails::template(desk, json, cmd).await,
         Command::Approvals { tenant } => guardrails::approvals(desk, json, tenant.as_deref()).await,
         Command::Approve(args) => {
             let s =
@@ -725,6 +746,7 @@ async fn sandbox(desk: &Desk, json: bool, cmd: SandboxCommand) -> anyhow::Result
                     groups: u.groups,
                     licenses: u.licenses,
                     mfa_methods: u.mfa_methods,
+                    contacts: u.contacts,
                 })
                 .await?;
             emit(json, &user, || {
@@ -820,6 +842,30 @@ async fn sandbox(desk: &Desk, json: bool, cmd: SandboxCommand) -> anyhow::Result
                     }
                 },
             )
+        }
+        SandboxCommand::Fail {
+            tenant,
+            function,
+            message,
+        } => {
+            desk.store.tenant(&tenant).await?;
+            desk.sandbox(&tenant).fail(&function, &message).await?;
+            emit(
+                json,
+                &json!({ "tenant": tenant, "function": function, "message": message }),
+                || {
+                    format!(
+                        "{tenant}: every call to {function} now fails as upstream ({message}); `capdesk sandbox heal {tenant}` ends it"
+                    )
+                },
+            )
+        }
+        SandboxCommand::Heal { tenant, function } => {
+            desk.store.tenant(&tenant).await?;
+            let healed = desk.sandbox(&tenant).heal(function.as_deref()).await?;
+            emit(json, &json!({ "tenant": tenant, "healed": healed }), || {
+                format!("{tenant}: {healed} simulated outage(s) ended")
+            })
         }
         SandboxCommand::Outbox { tenant } => {
             desk.store.tenant(&tenant).await?;

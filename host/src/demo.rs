@@ -109,6 +109,7 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
                 groups: vec!["all-staff".into()],
                 licenses: vec!["M365-E3".into()],
                 mfa_methods: vec!["authenticator-app".into()],
+                contacts: vec![],
             })
             .await?;
     }

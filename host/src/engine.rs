@@ -113,6 +113,33 @@ struct Handover<'a> {
 enum Wait {
     Question(WaitingFor),
     Approval(PendingApproval),
+    Challenge(Challenge),
+}
+
+/// An identity challenge a run waits on.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct Challenge {
+    /// The requester, who must give the code.
+    to: String,
+    /// Where the code went, masked.
+    contact: String,
+    code_hash: String,
+    /// Wrong answers so far.
+    attempts: u32,
+}
+
+impl Challenge {
+    /// The challenge as a question to the requester.
+    fn question(&self) -> WaitingFor {
+        WaitingFor {
+            to: self.to.clone(),
+            question: format!(
+                "To confirm it's you, we sent a 6-digit code by {}. What is the code?",
+                self.contact
+            ),
+            choices: Vec::new(),
+        }
+    }
 }
 
 /// The question a waiting run asked.
@@ -162,6 +189,40 @@ impl Desk {
         })?);
         cache.insert(tenant.to_string(), (source, policy.clone()));
         Ok(policy)
+    }
+
+    /// Use `body` as the tenant's wording of `plugin`'s closeout template `name`. The
+    /// template must be one the plugin ships, and `body` must be valid minijinja
+    /// (mistakes are reported with their line; nothing changes).
+    pub async fn set_template(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        name: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.store.tenant(tenant).await?;
+        let record = self.store.plugin(plugin).await?;
+        let manifest = crate::runtime::Manifest::of(&record)?;
+        if !manifest.templates.iter().any(|t| t.name == name) {
+            let names: Vec<&str> = manifest.templates.iter().map(|t| t.name.as_str()).collect();
+            anyhow::bail!(
+                "plugin {plugin} has no closeout template `{name}`; its templates are: {}",
+                names.join(", ")
+            );
+        }
+        if let Some(body) = body {
+            let mut env = minijinja::Environment::new();
+            env.add_template(name, body).map_err(|e| {
+                let line = e.line().map(|l| format!("line {l}: ")).unwrap_or_default();
+                let what = e.detail().unwrap_or("invalid template");
+                anyhow::anyhow!(
+                    "the template was not changed: {line}{} ({what}); fix it and try again",
+                    e.kind()
+                )
+            })?;
+        }
+        self.store.set_template(tenant, plugin, name, body).await
     }
 
     /// Check a policy file and make it the tenant's policy. A file with mistakes is
@@ -350,6 +411,9 @@ impl Desk {
         let row = self.store.run(run).await?;
         let waiting = match (row.status.as_str(), wait_of(&row)) {
             ("waiting", Some(Wait::Question(w))) => w,
+            ("waiting", Some(Wait::Challenge(c))) => {
+                return self.check_code(&row, c, by, text).await;
+            }
             ("waiting", Some(Wait::Approval(_))) => {
                 let id = self
                     .store
@@ -398,6 +462,92 @@ impl Desk {
         };
         self.store.record_answer(run, &waiting.to, &answer).await?;
         self.resume(run).await
+    }
+
+    /// The requester's answer to an identity challenge: the right code resumes the run
+    /// with the challenge passed; a wrong one leaves it waiting, and the third fails the
+    /// challenge (the plugin gets `denied`).
+    async fn check_code(
+        &self,
+        row: &RunRow,
+        challenge: Challenge,
+        by: &str,
+        code: &str,
+    ) -> anyhow::Result<Submission> {
+        let run = row.id;
+        if !by.trim().eq_ignore_ascii_case(&challenge.to) {
+            self.store
+                .audit_refusal(
+                    &row.tenant,
+                    run,
+                    by,
+                    "only the challenged requester can answer",
+                )
+                .await?;
+            anyhow::bail!(
+                "only {} can answer the identity challenge of run {}; {by} was refused and the attempt recorded",
+                challenge.to,
+                run_label(run)
+            );
+        }
+        let ticket = ticket_label(row.ticket);
+        let to = &challenge.to;
+        if crate::guard::challenge_hash(&ticket, code) == challenge.code_hash {
+            let detail = json!({ "run": run_label(run), "by": to, "passed": true });
+            let decision = format!("verified: {to} gave the code sent by {}", challenge.contact);
+            let result = crate::guard::answer_result(&challenge.contact);
+            self.store
+                .settle_wait(run, &decision, &result, "run.challenge", detail)
+                .await?;
+            return self.resume(run).await;
+        }
+        let attempts = challenge.attempts + 1;
+        if attempts >= crate::guard::CHALLENGE_ATTEMPTS {
+            let why = format!(
+                "{to} gave a wrong verification code {attempts} times, so their identity is not verified"
+            );
+            let detail = json!({ "run": run_label(run), "by": to, "passed": false });
+            let result = crate::guard::failure_result(&crate::guard::Failure::Denied(why.clone()));
+            self.store
+                .settle_wait(
+                    run,
+                    &format!("failed: {why}"),
+                    &result,
+                    "run.challenge",
+                    detail,
+                )
+                .await?;
+            return self.resume(run).await;
+        }
+        let left = crate::guard::CHALLENGE_ATTEMPTS - attempts;
+        let wait = Wait::Challenge(Challenge {
+            attempts,
+            ..challenge.clone()
+        });
+        self.store
+            .record_wrong_code(run, to, &serde_json::to_string(&wait)?, attempts)
+            .await?;
+        let retry = format!(
+            "That code is not the one we sent by {}. You have {left} more {}.",
+            challenge.contact,
+            if left == 1 { "try" } else { "tries" }
+        );
+        let connectors = self.connectors(&row.tenant);
+        if let Err(e) = connectors.chat.send(to, &retry).await {
+            tracing::warn!(run = %run_label(run), "could not tell {to} the code was wrong: {e}");
+        }
+        let scores = serde_json::from_str(&row.scores).unwrap_or_default();
+        let ticket = connectors.psa.get_ticket(&ticket).await?.ticket;
+        let mut submission = Submission::new(
+            &ticket,
+            run,
+            row.plugin.as_deref(),
+            RunStatus::Waiting,
+            format!("wrong verification code from {to}; {left} tries left"),
+            scores,
+        );
+        submission.waiting_for = Some(challenge.question());
+        Ok(submission)
     }
 
     /// An approver's answer to approval `id`: approve runs the action and resumes the
@@ -536,6 +686,12 @@ impl Desk {
                         a.approvers.join(" or ")
                     )
                 }
+                Some(Wait::Challenge(c)) => {
+                    format!(
+                        "{} to give the verification code sent by {}",
+                        c.to, c.contact
+                    )
+                }
                 None => "an answer".into(),
             };
             let reason = format!("nobody answered in time: the run waited for {waited_for}");
@@ -637,20 +793,31 @@ impl Desk {
             }
             Ending::Finished(outcome) if outcome.resolved => {
                 let closeout = match &outcome.closeout {
-                    Some(name) => match render_closeout(plugin, name, &outcome.vars, ticket) {
-                        Ok(text) => Some(text),
-                        Err(e) => {
-                            journal.record(
-                                "host.closeout",
-                                None,
-                                json!({ "template": name }).to_string(),
-                                "host".into(),
-                                json!({ "error": e.to_string() }).to_string(),
-                                CallState::Done,
-                            );
-                            None
+                    Some(name) => {
+                        let own = self.store.template_override(&row.tenant, id, name).await?;
+                        // The tenant's wording first; if it does not render, the plugin's.
+                        let mut text = None;
+                        for body in own.as_deref().into_iter().map(Some).chain([None]) {
+                            match render_closeout(plugin, name, body, &outcome.vars, ticket) {
+                                Ok(rendered) => {
+                                    text = Some(rendered);
+                                    break;
+                                }
+                                Err(e) => {
+                                    journal.record(
+                                        "host.closeout",
+                                        None,
+                                        json!({ "template": name, "own": body.is_some() })
+                                            .to_string(),
+                                        "host".into(),
+                                        json!({ "error": e.to_string() }).to_string(),
+                                        CallState::Done,
+                                    );
+                                }
+                            }
                         }
-                    },
+                        text
+                    }
                     None => None,
                 };
                 let note = format!("Resolved by capdesk/{id}: {}", outcome.note);
@@ -692,6 +859,39 @@ impl Desk {
                     question,
                     choices,
                 }));
+                (RunStatus::Waiting, reason)
+            }
+            Ending::Interrupted(Interrupt::Challenge {
+                to,
+                contact,
+                code_hash,
+            }) => {
+                let challenge = Challenge {
+                    to,
+                    contact,
+                    code_hash,
+                    attempts: 0,
+                };
+                let question = challenge.question();
+                let reason = format!(
+                    "waiting for {} to give the verification code sent by {}",
+                    challenge.to, challenge.contact
+                );
+                let note = format!(
+                    "capdesk/{id} asked {} to verify their identity with a one-time code sent by {} \
+                     (not the channel of the request)",
+                    challenge.to, challenge.contact
+                );
+                self.write_back(
+                    connectors,
+                    ticket,
+                    TicketStatus::Waiting,
+                    &note,
+                    Some(&question.question),
+                    &mut journal,
+                )
+                .await;
+                wait = Some(Wait::Challenge(challenge));
                 (RunStatus::Waiting, reason)
             }
             Ending::Interrupted(Interrupt::NeedsApproval(needed)) => {
@@ -764,8 +964,10 @@ impl Desk {
             .await?;
         let mut submission = Submission::new(ticket, run, Some(id), status, reason, scores);
         submission.proposed = proposals;
-        if let Some(Wait::Question(q)) = wait {
-            submission.waiting_for = Some(q);
+        match wait {
+            Some(Wait::Question(q)) => submission.waiting_for = Some(q),
+            Some(Wait::Challenge(c)) => submission.waiting_for = Some(c.question()),
+            _ => {}
         }
         Ok(submission)
     }
@@ -996,6 +1198,18 @@ impl Desk {
         .await;
     }
 
+    /// Which plugin would take `ticket` for `tenant`, without running it: every installed
+    /// plugin's triage score, and the winner at or above the threshold (if any). The
+    /// triage evaluation (`cargo bench -p capdesk --bench triage`) measures this.
+    pub async fn classify(
+        &self,
+        tenant: &str,
+        ticket: &Ticket,
+    ) -> anyhow::Result<(Vec<Score>, Option<String>)> {
+        let (scores, best) = self.triage(tenant, ticket, 0).await?;
+        Ok((scores, best.map(|(record, ..)| record.id)))
+    }
+
     /// Score the ticket with every installed plugin, each in a fresh instance; the best
     /// at or above the threshold wins and keeps its instance for `resolve`.
     async fn triage(
@@ -1113,14 +1327,16 @@ fn describe_scores(scores: &[Score]) -> String {
         .join(", ")
 }
 
-/// Render a closeout template the plugin named, with its vars and the ticket.
+/// Render the closeout template the plugin named (or the tenant's own `body` for it),
+/// with the plugin's vars and the ticket.
 fn render_closeout(
     plugin: &Plugin,
     name: &str,
+    body: Option<&str>,
     vars: &[(String, String)],
     ticket: &Ticket,
 ) -> anyhow::Result<String> {
-    let template = plugin
+    let shipped = plugin
         .manifest
         .templates
         .iter()
@@ -1133,7 +1349,7 @@ fn render_closeout(
         })?;
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.add_template(&template.name, &template.body)?;
+    env.add_template(name, body.unwrap_or(&shipped.body))?;
     let mut ctx: serde_json::Map<String, serde_json::Value> =
         vars.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     ctx.insert(
@@ -1141,11 +1357,7 @@ fn render_closeout(
         json!({ "id": ticket.id, "subject": ticket.details.subject }),
     );
     ctx.insert("requester".into(), json!(ticket.details.requester));
-    Ok(env
-        .get_template(&template.name)?
-        .render(ctx)?
-        .trim()
-        .to_string())
+    Ok(env.get_template(name)?.render(ctx)?.trim().to_string())
 }
 
 /// Reject a ticket that cannot be worked on, saying what to fix.

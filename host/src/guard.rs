@@ -109,6 +109,16 @@ pub enum Interrupt {
     /// The call needs an approver's yes; the run waits durably for it.
     #[error("waiting for approval ({}) under rule {}", .0.summary, .0.rule)]
     NeedsApproval(Box<ApprovalNeeded>),
+    /// The requester must prove who they are with the one-time code the host sent to
+    /// `contact`; the run waits durably for their answer.
+    #[error("waiting for {to} to give the code sent to {contact}")]
+    Challenge {
+        to: String,
+        /// Where the code went, masked.
+        contact: String,
+        /// SHA-256 of the code, salted with the ticket id (the code is never stored).
+        code_hash: String,
+    },
     /// In shadow mode the plugin asked a person something; nobody is asked, so the
     /// shadow run ends here.
     #[error("the plugin would ask {to}: {question}")]
@@ -185,6 +195,11 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
         .unwrap_or_else(|e| format!("{{\"unserializable\":{:?}}}", e.to_string()))
 }
 
+/// The journaled result of a call that failed.
+pub fn failure_result(failure: &Failure) -> String {
+    to_json(&Recorded::<()>::Error(failure))
+}
+
 /// The journaled result of a rejected approval.
 pub fn rejected_result(message: &str) -> String {
     to_json(&Recorded::<()>::Error(&Failure::Rejected(
@@ -254,6 +269,8 @@ pub struct Guard {
     journal: Journal,
     proposals: Vec<String>,
     log_lines: usize,
+    /// The requester proved who they are with a one-time code during this run.
+    challenge_passed: bool,
 }
 
 /// What a finished guard hands back: the journal, and in shadow mode what the run
@@ -280,6 +297,7 @@ impl Guard {
             journal,
             proposals: Vec::new(),
             log_lines: 0,
+            challenge_passed: false,
         }
     }
 
@@ -376,8 +394,25 @@ impl Guard {
         F: Future<Output = Result<T, Failure>>,
     {
         self.check_grant(function, &args)?;
+        // The policy looks at the user the call changes; a directory that cannot say who
+        // that is fails the call (an unknown user is left to the call itself).
         let target = match facts.target {
-            Some(email) => self.connectors.idp.find_user(email).await.ok(),
+            Some(email) => match self.connectors.idp.find_user(email).await {
+                Ok(user) => Some(user),
+                Err(ConnectorError::NotFound(_)) => None,
+                Err(e) => {
+                    let failure = Failure::from(e);
+                    self.journal.record(
+                        function.name(),
+                        Some(function.capability().name()),
+                        args,
+                        "undecided: the directory could not say who the call changes".into(),
+                        to_json(&Recorded::<()>::Error(&failure)),
+                        CallState::Done,
+                    );
+                    return Err(failure.into());
+                }
+            },
             None => None,
         };
         match self.verdict(function, &args, &facts, target.as_ref()).await {
@@ -506,6 +541,7 @@ impl Guard {
     ) -> Verdict {
         let call = PolicyCall {
             scope: self.scope.clone(),
+            verified: self.scope.ticket.details.requester_verified || self.challenge_passed,
             function,
             target: target.cloned(),
             group: facts.group.map(str::to_string),
@@ -541,7 +577,7 @@ impl Guard {
                 self.proposals.push(format!("{}: {why}", summary()));
                 Verdict::Shadow(format!("shadow: simulated; {why}"))
             }
-            (Mode::Supervised, _) if function.interface() == "idp" => {
+            (Mode::Supervised, _) if function.changes_directory() => {
                 let technicians = self
                     .scope
                     .policy
@@ -644,6 +680,74 @@ impl Guard {
             Ok(idp.find_user(email).await?)
         })
         .await
+    }
+
+    /// Challenge the requester with a one-time code sent to a contact method the
+    /// directory holds for `email` (not the channel the request came from). The run
+    /// then waits for the requester's answer ([`Interrupt::Challenge`]); the engine
+    /// checks it and records the outcome, which this call returns when replayed.
+    pub async fn verify_identity(&mut self, email: &str) -> Result<String, CallError> {
+        let function = HostFunction::VerifyIdentity;
+        let args = json!({ "email": email }).to_string();
+        let code = one_time_code();
+        let ticket = &self.scope.ticket;
+        let code_hash = challenge_hash(&ticket.id, &code);
+        let requester = ticket.details.requester.email.clone();
+        let (idp, chat) = (self.connectors.idp.clone(), self.connectors.chat.clone());
+        let send = async {
+            let contact = idp
+                .contact_methods(email)
+                .await?
+                .into_iter()
+                // Never to the channel the request came from.
+                .find(|c| !contact_address(c).eq_ignore_ascii_case(&requester))
+                .ok_or_else(|| {
+                    Failure::NotFound(format!(
+                        "the directory holds no contact method for {email} other than the channel \
+                         the request came from, so capdesk cannot verify the requester; a \
+                         technician must"
+                    ))
+                })?;
+            let message = format!(
+                "Your service desk verification code is {code}. Someone asked the IT service desk \
+                 to change your account; if that was you, give them this code. If it wasn't, \
+                 tell IT right away."
+            );
+            chat.send(&contact, &message).await?;
+            Ok(mask_contact(&contact))
+        };
+        let is_requester = email.eq_ignore_ascii_case(&requester);
+        let sent = if let Some(entry) = self.journal.next_recorded() {
+            match self.replay(entry, function, &args)? {
+                // The challenge's outcome, recorded when the requester answered.
+                Replay::Result(r) => {
+                    self.challenge_passed |= r.is_ok() && is_requester;
+                    return r;
+                }
+                Replay::Execute { seq, decision } => {
+                    self.execute(Some(seq), function, args, decision, send)
+                        .await?
+                }
+            }
+        } else {
+            let shadow = |_: Option<&DirectoryUser>| "(shadow run: no code sent)".to_string();
+            let sent = self
+                .act_live(function, args, Facts::target(email), shadow, send)
+                .await?;
+            if self.scope.mode == Mode::Shadow {
+                // Simulated as passed, so the shadow run shows what would follow.
+                self.challenge_passed |= is_requester;
+                return Ok(sent);
+            }
+            sent
+        };
+        self.journal.mark_last_waiting();
+        Err(Interrupt::Challenge {
+            to: self.scope.ticket.details.requester.email.clone(),
+            contact: sent,
+            code_hash,
+        }
+        .into())
     }
 
     pub async fn unlock_account(&mut self, email: &str) -> Result<Effect, CallError> {
@@ -966,6 +1070,8 @@ impl Guard {
 /// own stack, and costs a task switch instead of a fresh stack per decision.
 struct PolicyCall {
     scope: Arc<RunScope>,
+    /// The channel verified the requester, or they passed an identity challenge.
+    verified: bool,
     function: HostFunction,
     target: Option<DirectoryUser>,
     group: Option<String>,
@@ -998,7 +1104,7 @@ impl PolicyCall {
             },
             requester: policy::Requester {
                 email: &t.details.requester.email,
-                verified: t.details.requester_verified,
+                verified: self.verified,
             },
             target: self.target.as_ref().map(|u| policy::Target {
                 email: &u.email,
@@ -1055,6 +1161,10 @@ pub fn describe_call(function: HostFunction, args: &str) -> String {
     let s = |k: &str| a[k].as_str().unwrap_or("?").to_string();
     match function {
         HostFunction::FindUser => format!("look up {}", s("email")),
+        HostFunction::VerifyIdentity => format!(
+            "challenge the requester with a one-time code sent to a contact method {} has on file",
+            s("email")
+        ),
         HostFunction::UnlockAccount => format!("unlock the account {}", s("email")),
         HostFunction::ResetPassword => format!(
             "reset the password of {} (a temporary password goes to the owner)",
@@ -1107,6 +1217,45 @@ pub fn describe_approvers(approvers: &[ApproverSpec]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" or ")
+}
+
+/// Wrong answers to an identity challenge after which it fails.
+pub const CHALLENGE_ATTEMPTS: u32 = 3;
+
+/// A six-digit one-time code.
+fn one_time_code() -> String {
+    use rand::RngExt as _;
+    format!("{:06}", rand::rng().random_range(0..1_000_000u32))
+}
+
+/// The stored form of a challenge code: SHA-256 of the code salted with the ticket id.
+pub fn challenge_hash(ticket: &str, code: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(format!(
+        "capdesk-challenge:{ticket}:{}",
+        code.trim()
+    )))
+}
+
+/// The address part of a contact method (`sms:+15550142` → `+15550142`).
+fn contact_address(contact: &str) -> &str {
+    contact.split_once(':').map_or(contact, |(_, a)| a)
+}
+
+/// A contact method as the requester and the plugin may see it: `text message to
+/// ***0142`, `email to a***@home.example`.
+fn mask_contact(contact: &str) -> String {
+    let (kind, address) = contact.split_once(':').unwrap_or(("contact", contact));
+    let masked = match address.split_once('@') {
+        Some((local, domain)) => format!("{}***@{domain}", &local[..local.len().min(1)]),
+        None => format!("***{}", &address[address.len().saturating_sub(4)..]),
+    };
+    let by = match kind {
+        "sms" => "text message",
+        "voice" => "voice call",
+        other => other,
+    };
+    format!("{by} to {masked}")
 }
 
 /// A temporary password: 16 characters from an alphabet without look-alikes, with at

@@ -567,6 +567,29 @@ impl Store {
     /// Record the answer to a waiting run's question and claim the run for resuming.
     /// Fails if the run is no longer waiting (someone else answered first).
     pub async fn record_answer(&self, run: i64, by: &str, answer: &str) -> anyhow::Result<()> {
+        let result = crate::guard::answer_result(answer);
+        let detail = serde_json::json!({ "run": run_label(run), "by": by, "answer": answer });
+        self.settle_wait(
+            run,
+            &format!("answered by {by}"),
+            &result,
+            "run.answer",
+            detail,
+        )
+        .await
+    }
+
+    /// Record how the call a run waits on turned out (`decision`, `result`) and claim
+    /// the run for resuming, audited as `kind`, in one transaction. Fails if the run is
+    /// no longer waiting (someone else answered first).
+    pub async fn settle_wait(
+        &self,
+        run: i64,
+        decision: &str,
+        result: &str,
+        kind: &str,
+        detail: serde_json::Value,
+    ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         let claimed = sqlx::query(
             "UPDATE runs SET status = 'running', waiting_for = NULL, waiting_until = NULL, owner = ?,
@@ -583,13 +606,12 @@ impl Store {
                 run_label(run)
             );
         }
-        let result = crate::guard::answer_result(answer);
         sqlx::query(
             "UPDATE run_calls SET result = ?, decision = ?, state = 'done'
-             WHERE run = ? AND state = 'waiting' AND function = 'chat.ask'",
+             WHERE run = ? AND state = 'waiting'",
         )
-        .bind(&result)
-        .bind(format!("answered by {by}"))
+        .bind(result)
+        .bind(decision)
         .bind(run)
         .execute(&mut *tx)
         .await?;
@@ -597,10 +619,32 @@ impl Store {
             .bind(run)
             .fetch_one(&mut *tx)
             .await?;
-        let detail = serde_json::json!({ "run": run_label(run), "by": by, "answer": answer });
+        audit::append(&mut tx, &[self.audit_entry(Some(&tenant), kind, detail)]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A wrong answer to a run's identity challenge: record it and what the run now
+    /// waits for (the attempts so far), keeping it waiting.
+    pub async fn record_wrong_code(
+        &self,
+        run: i64,
+        by: &str,
+        waiting_for: &str,
+        attempts: u32,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let (tenant,): (String,) = sqlx::query_as(
+            "UPDATE runs SET waiting_for = ? WHERE id = ? AND status = 'waiting' RETURNING tenant",
+        )
+        .bind(waiting_for)
+        .bind(run)
+        .fetch_one(&mut *tx)
+        .await?;
+        let detail = serde_json::json!({ "run": run_label(run), "by": by, "attempts": attempts });
         audit::append(
             &mut tx,
-            &[self.audit_entry(Some(&tenant), "run.answer", detail)],
+            &[self.audit_entry(Some(&tenant), "run.challenge-failed-attempt", detail)],
         )
         .await?;
         tx.commit().await?;

@@ -95,6 +95,11 @@ impl UserSpec {
         self.0.mfa_methods.push(method.into());
         self
     }
+    /// A contact method for identity challenges (`sms:+15550142`, `email:…`).
+    pub fn contact(mut self, contact: &str) -> Self {
+        self.0.contacts.push(contact.into());
+        self
+    }
 }
 
 /// The ticket of a scenario.
@@ -150,6 +155,7 @@ pub struct Scenario {
     responses: Vec<Response>,
     mode: Mode,
     policy: Option<String>,
+    outages: Vec<String>,
 }
 
 /// How a person responds when the run waits, in order.
@@ -158,6 +164,9 @@ enum Response {
     Answer(String),
     /// Approve or reject, as this approver (or the first one the request names).
     Decide(Answer, Option<String>),
+    /// Answer an identity challenge with the code that was sent (`true`), or with
+    /// wrong codes until it fails (`false`).
+    Challenge(bool),
 }
 
 impl Default for Scenario {
@@ -176,7 +185,15 @@ impl Scenario {
             responses: Vec::new(),
             mode: Mode::Auto,
             policy: None,
+            outages: Vec::new(),
         }
+    }
+
+    /// The connected system fails every call to `function` (e.g. `idp.assign-license`,
+    /// or `*`) as an upstream outage.
+    pub fn upstream_failure(mut self, function: &str) -> Self {
+        self.outages.push(function.into());
+        self
     }
 
     /// Run in this mode (default `auto`: the policy decides).
@@ -201,6 +218,20 @@ impl Scenario {
     pub fn approve_as(mut self, approver: &str) -> Self {
         let by = Some(approver.to_string());
         self.responses.push(Response::Decide(Answer::Approve, by));
+        self
+    }
+
+    /// When the run challenges the requester, they give the code the host sent to
+    /// their contact method (read from the sandbox outbox).
+    pub fn pass_challenge(mut self) -> Self {
+        self.responses.push(Response::Challenge(true));
+        self
+    }
+
+    /// When the run challenges the requester, they give a wrong code every time, so
+    /// the challenge fails.
+    pub fn fail_challenge(mut self) -> Self {
+        self.responses.push(Response::Challenge(false));
         self
     }
 
@@ -287,6 +318,12 @@ impl Scenario {
                 .await
                 .unwrap_or_else(|e| panic!("adding user {}: {e}", u.0.email));
         }
+        for function in &self.outages {
+            sandbox
+                .fail(function, "service unavailable (scenario outage)")
+                .await
+                .unwrap_or_else(|e| panic!("Scenario::upstream_failure: {e}"));
+        }
         let mut submission = desk
             .submit(TENANT, ticket.0)
             .await
@@ -303,6 +340,36 @@ impl Scenario {
                         .unwrap_or_else(|e| {
                             panic!("answering {:?} with {answer:?}: {e:#}", waiting.question)
                         })
+                }
+                (Response::Challenge(pass), Some(waiting), _) => {
+                    questions.push(waiting.clone());
+                    let outbox = sandbox.outbox().await.expect("reading the outbox");
+                    let code = outbox
+                        .iter()
+                        .rev()
+                        .find_map(|m| sent_code(&m.text))
+                        .unwrap_or_else(|| panic!("no verification code was sent{outbox:?}"));
+                    if *pass {
+                        desk.answer(run, &waiting.to, &code)
+                            .await
+                            .unwrap_or_else(|e| panic!("giving the right code: {e:#}"))
+                    } else {
+                        let wrong = wrong_code(&code);
+                        let mut last = None;
+                        for _ in 0..capdesk::guard::CHALLENGE_ATTEMPTS {
+                            let s = desk
+                                .answer(run, &waiting.to, &wrong)
+                                .await
+                                .unwrap_or_else(|e| panic!("giving a wrong code: {e:#}"));
+                            let still_waiting = s.status == capdesk::engine::RunStatus::Waiting
+                                && s.reason.starts_with("wrong verification code");
+                            last = Some(s);
+                            if !still_waiting {
+                                break;
+                            }
+                        }
+                        last.expect("at least one attempt")
+                    }
                 }
                 (Response::Decide(answer, by), _, Some(approval)) => {
                     approvals.push(approval.clone());
@@ -326,6 +393,12 @@ impl Scenario {
             .journal(parse_run_id(&submission.run).expect("run id"))
             .await
             .expect("reading the journal");
+        // Read the outcome with the systems up again.
+        sandbox
+            .heal(None)
+            .await
+            .expect("ending the scenario's outages");
+        let sandbox = desk.sandbox(TENANT);
         let record = sandbox
             .get_ticket(&submission.ticket)
             .await
@@ -346,6 +419,26 @@ impl Scenario {
             users,
         }
     }
+}
+
+/// The code in a verification message the host sent (`... code is 123456. ...`).
+fn sent_code(text: &str) -> Option<String> {
+    let rest = text.split("verification code is ").nth(1)?;
+    let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (code.len() == 6).then_some(code)
+}
+
+/// A six-digit code that is not `code`.
+fn wrong_code(code: &str) -> String {
+    code.chars()
+        .map(|c| {
+            if c == '9' {
+                '0'
+            } else {
+                char::from(c as u8 + 1)
+            }
+        })
+        .collect()
 }
 
 /// A journaled call that reached its connector and finished.

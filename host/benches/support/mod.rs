@@ -73,6 +73,10 @@ impl MemorySystems {
 
 #[async_trait]
 impl Idp for MemorySystems {
+    async fn contact_methods(&self, _email: &str) -> Result<Vec<String>, ConnectorError> {
+        Ok(Vec::new())
+    }
+
     async fn group_members(&self, group: &str) -> Result<Vec<String>, ConnectorError> {
         let users = self.users.lock().unwrap();
         Ok(users

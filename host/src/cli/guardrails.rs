@@ -1,5 +1,5 @@
-//! The guardrail commands: `policy set|show|check|default`, `mode set|show`,
-//! `approvals`, `approve`, `reject`.
+//! The guardrail and per-tenant commands: `policy set|show|check|default`,
+//! `mode set|show`, `template set|show|reset`, `approvals`, `approve`, `reject`.
 
 use std::path::PathBuf;
 
@@ -39,6 +39,29 @@ pub enum ModeCommand {
     },
     /// Show a tenant's modes.
     Show { tenant: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TemplateCommand {
+    /// Use FILE (minijinja) as the tenant's wording of a plugin's closeout template.
+    Set {
+        tenant: String,
+        plugin: String,
+        template: String,
+        file: PathBuf,
+    },
+    /// Print the template a tenant's closeouts use (its own, or the plugin's).
+    Show {
+        tenant: String,
+        plugin: String,
+        template: String,
+    },
+    /// Go back to the plugin's own wording.
+    Reset {
+        tenant: String,
+        plugin: String,
+        template: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +185,63 @@ pub async fn mode(desk: &Desk, json: bool, cmd: ModeCommand) -> anyhow::Result<(
                 }
                 s
             })
+        }
+    }
+}
+
+pub async fn template(desk: &Desk, json: bool, cmd: TemplateCommand) -> anyhow::Result<()> {
+    match cmd {
+        TemplateCommand::Set {
+            tenant,
+            plugin,
+            template,
+            file,
+        } => {
+            let body = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading the template file {}", file.display()))?;
+            desk.set_template(&tenant, &plugin, &template, Some(&body))
+                .await?;
+            emit(
+                json,
+                &json!({ "tenant": tenant, "plugin": plugin, "template": template, "own": true }),
+                || format!("{tenant} now words {plugin}'s `{template}` closeout its own way"),
+            )
+        }
+        TemplateCommand::Reset {
+            tenant,
+            plugin,
+            template,
+        } => {
+            desk.set_template(&tenant, &plugin, &template, None).await?;
+            emit(
+                json,
+                &json!({ "tenant": tenant, "plugin": plugin, "template": template, "own": false }),
+                || format!("{tenant} uses {plugin}'s own `{template}` closeout again"),
+            )
+        }
+        TemplateCommand::Show {
+            tenant,
+            plugin,
+            template,
+        } => {
+            desk.store.tenant(&tenant).await?;
+            let own = desk
+                .store
+                .template_override(&tenant, &plugin, &template)
+                .await?;
+            let record = desk.store.plugin(&plugin).await?;
+            let manifest = crate::runtime::Manifest::of(&record)?;
+            let shipped = manifest
+                .templates
+                .iter()
+                .find(|t| t.name == template)
+                .map(|t| t.body.clone());
+            let Some(body) = own.clone().or(shipped) else {
+                anyhow::bail!("plugin {plugin} has no closeout template `{template}`");
+            };
+            let out = json!({ "tenant": tenant, "plugin": plugin, "template": template,
+                              "own": own.is_some(), "body": body });
+            emit(json, &out, || body.clone())
         }
     }
 }

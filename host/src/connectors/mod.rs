@@ -91,6 +91,9 @@ impl fmt::Debug for Secret {
 #[async_trait]
 pub trait Idp: Send + Sync {
     async fn find_user(&self, email: &str) -> Result<DirectoryUser, ConnectorError>;
+    /// Where a one-time code can reach the user outside their work accounts
+    /// (`sms:+15550142`, `email:…`), for identity challenges. Never shown to plugins.
+    async fn contact_methods(&self, email: &str) -> Result<Vec<String>, ConnectorError>;
     /// The emails of a group's members (for routing approvals to a group).
     async fn group_members(&self, group: &str) -> Result<Vec<String>, ConnectorError>;
     async fn unlock_account(&self, email: &str) -> Result<Effect, ConnectorError>;

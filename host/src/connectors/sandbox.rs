@@ -5,6 +5,7 @@
 //! error, and every change is appended to the user's event log.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rand::RngExt as _;
@@ -27,6 +28,9 @@ pub const LOCKOUT_THRESHOLD: i64 = 5;
 pub struct Sandbox {
     pool: SqlitePool,
     tenant: String,
+    /// The tenant's outages (`capdesk sandbox fail`), read once per handle: a run
+    /// sees the systems as they were when it started.
+    faults: Arc<tokio::sync::OnceCell<Vec<(String, String)>>>,
 }
 
 /// A user to create in the sandbox directory.
@@ -43,6 +47,8 @@ pub struct NewUser {
     pub groups: Vec<String>,
     pub licenses: Vec<String>,
     pub mfa_methods: Vec<String>,
+    /// Contact methods for identity challenges (`sms:+15550142`, `email:…`, `voice:…`).
+    pub contacts: Vec<String>,
 }
 
 /// One change the sandbox directory made.
@@ -133,11 +139,96 @@ fn normalize_email(email: &str) -> Result<String, ConnectorError> {
     }
 }
 
+/// A contact method is `sms:`, `voice:` or `email:` and an address.
+fn check_contact(contact: &str) -> Result<(), ConnectorError> {
+    let ok = match contact.split_once(':') {
+        Some(("sms" | "voice", number)) => {
+            number.len() >= 6
+                && number
+                    .trim_start_matches('+')
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
+        }
+        Some(("email", address)) => normalize_email(address).is_ok(),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ConnectorError::Invalid(format!(
+            "`{contact}` is not a contact method; write sms:+15550142, voice:+15550142 or email:name@example.com"
+        )))
+    }
+}
+
 impl Sandbox {
     pub fn new(pool: SqlitePool, tenant: &str) -> Sandbox {
         Sandbox {
             pool,
             tenant: tenant.to_string(),
+            faults: Arc::default(),
+        }
+    }
+
+    /// Make every call to `function` (a host function name, or `*` for all) fail as an
+    /// upstream outage with `message`, until [`Sandbox::heal`].
+    pub async fn fail(&self, function: &str, message: &str) -> Result<(), ConnectorError> {
+        if function != "*" && !HostFunction::ALL.iter().any(|f| f.name() == function) {
+            let known: Vec<&str> = HostFunction::ALL.iter().map(|f| f.name()).collect();
+            return Err(ConnectorError::Invalid(format!(
+                "`{function}` is not a host function; use `*` or one of: {}",
+                known.join(", ")
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO sandbox_faults (tenant, function, message) VALUES (?, ?, ?)
+             ON CONFLICT (tenant, function) DO UPDATE SET message = excluded.message",
+        )
+        .bind(&self.tenant)
+        .bind(function)
+        .bind(message)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// End the outage of `function`, or every outage of the tenant with `None`.
+    pub async fn heal(&self, function: Option<&str>) -> Result<u64, ConnectorError> {
+        let healed = sqlx::query(
+            "DELETE FROM sandbox_faults WHERE tenant = ? AND (? IS NULL OR function = ?)",
+        )
+        .bind(&self.tenant)
+        .bind(function)
+        .bind(function)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(healed.rows_affected())
+    }
+
+    /// Fail as the connected system would if `function` has an outage.
+    async fn check_fault(&self, function: HostFunction) -> Result<(), ConnectorError> {
+        let faults = self
+            .faults
+            .get_or_try_init(|| async {
+                sqlx::query_as("SELECT function, message FROM sandbox_faults WHERE tenant = ?")
+                    .bind(&self.tenant)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db)
+            })
+            .await?;
+        match faults
+            .iter()
+            .find(|(f, _)| f == "*" || f == function.name())
+        {
+            Some((_, message)) => Err(ConnectorError::Upstream(format!(
+                "the sandbox {} did not answer {}: {message}",
+                function.interface(),
+                function.name()
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -176,10 +267,14 @@ impl Sandbox {
                 self.tenant
             )));
         }
+        for contact in &u.contacts {
+            check_contact(contact)?;
+        }
         for (kind, values) in [
             ("group", &u.groups),
             ("license", &u.licenses),
             ("mfa", &u.mfa_methods),
+            ("contact", &u.contacts),
         ] {
             for v in values {
                 self.insert_attr(&mut tx, &email, kind, v).await?;
@@ -385,6 +480,17 @@ impl Sandbox {
         Ok(by_kind)
     }
 
+    /// A mailbox is a directory account (a user's, or a shared mailbox's).
+    async fn mailbox_exists(&self, mailbox: &str) -> Result<(), ConnectorError> {
+        let mailbox = normalize_email(mailbox)?;
+        match self.row(&mailbox).await {
+            Err(ConnectorError::NotFound(_)) => Err(ConnectorError::NotFound(format!(
+                "no mailbox {mailbox} in the directory"
+            ))),
+            other => other.map(drop),
+        }
+    }
+
     /// Add or remove one set-valued attribute of an existing user, logging the change.
     async fn change_attr(
         &self,
@@ -455,6 +561,7 @@ impl Sandbox {
 #[async_trait]
 impl Idp for Sandbox {
     async fn find_user(&self, email: &str) -> Result<DirectoryUser, ConnectorError> {
+        self.check_fault(HostFunction::FindUser).await?;
         let email = normalize_email(email)?;
         let row = self.row(&email).await?;
         let mut attrs = self.attrs(&email).await?;
@@ -472,6 +579,16 @@ impl Idp for Sandbox {
             manager: row.manager,
             department: row.department,
         })
+    }
+
+    async fn contact_methods(&self, email: &str) -> Result<Vec<String>, ConnectorError> {
+        let email = normalize_email(email)?;
+        self.row(&email).await?;
+        Ok(self
+            .attrs(&email)
+            .await?
+            .remove("contact")
+            .unwrap_or_default())
     }
 
     async fn group_members(&self, group: &str) -> Result<Vec<String>, ConnectorError> {
@@ -493,6 +610,7 @@ impl Idp for Sandbox {
     }
 
     async fn unlock_account(&self, email: &str) -> Result<Effect, ConnectorError> {
+        self.check_fault(HostFunction::UnlockAccount).await?;
         self.update_user(
             email,
             |u| u.locked,
@@ -507,6 +625,7 @@ impl Idp for Sandbox {
         email: &str,
         password: &Secret,
     ) -> Result<(), ConnectorError> {
+        self.check_fault(HostFunction::ResetPassword).await?;
         let email = normalize_email(email)?;
         let hash = hash_password(&new_salt(), password.expose());
         let mut tx = self.pool.begin().await.map_err(db)?;
@@ -538,6 +657,8 @@ impl Idp for Sandbox {
     }
 
     async fn require_mfa_reregistration(&self, email: &str) -> Result<Effect, ConnectorError> {
+        self.check_fault(HostFunction::RequireMfaReregistration)
+            .await?;
         let email = normalize_email(email)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         self.row_in(&mut tx, &email).await?;
@@ -565,6 +686,7 @@ impl Idp for Sandbox {
     }
 
     async fn revoke_sessions(&self, email: &str) -> Result<Effect, ConnectorError> {
+        self.check_fault(HostFunction::RevokeSessions).await?;
         self.update_user(
             email,
             |u| u.sessions > 0,
@@ -575,6 +697,7 @@ impl Idp for Sandbox {
     }
 
     async fn add_group_member(&self, group: &str, email: &str) -> Result<Effect, ConnectorError> {
+        self.check_fault(HostFunction::AddGroupMember).await?;
         self.change_attr(email, "group", group, true, "group-added")
             .await
     }
@@ -584,16 +707,19 @@ impl Idp for Sandbox {
         group: &str,
         email: &str,
     ) -> Result<Effect, ConnectorError> {
+        self.check_fault(HostFunction::RemoveGroupMember).await?;
         self.change_attr(email, "group", group, false, "group-removed")
             .await
     }
 
     async fn assign_license(&self, email: &str, sku: &str) -> Result<Effect, ConnectorError> {
+        self.check_fault(HostFunction::AssignLicense).await?;
         self.change_attr(email, "license", sku, true, "license-assigned")
             .await
     }
 
     async fn remove_license(&self, email: &str, sku: &str) -> Result<Effect, ConnectorError> {
+        self.check_fault(HostFunction::RemoveLicense).await?;
         self.change_attr(email, "license", sku, false, "license-removed")
             .await
     }
@@ -604,6 +730,8 @@ impl Idp for Sandbox {
         email: &str,
         right: MailboxRight,
     ) -> Result<Effect, ConnectorError> {
+        self.check_fault(HostFunction::GrantMailboxAccess).await?;
+        self.mailbox_exists(mailbox).await?;
         let value = format!("{}:{}", normalize_email(mailbox)?, right.name());
         self.change_attr(email, "mailbox", &value, true, "mailbox-granted")
             .await
@@ -615,6 +743,8 @@ impl Idp for Sandbox {
         email: &str,
         right: MailboxRight,
     ) -> Result<Effect, ConnectorError> {
+        self.check_fault(HostFunction::RemoveMailboxAccess).await?;
+        self.mailbox_exists(mailbox).await?;
         let value = format!("{}:{}", normalize_email(mailbox)?, right.name());
         self.change_attr(email, "mailbox", &value, false, "mailbox-removed")
             .await
@@ -700,6 +830,7 @@ impl Psa for Sandbox {
     }
 
     async fn get_ticket(&self, id: &str) -> Result<TicketRecord, ConnectorError> {
+        self.check_fault(HostFunction::GetTicket).await?;
         let n = self.parse_id(id)?;
         let row = self.ticket_row(n).await?;
         let notes: Vec<(String, String, String, String)> = sqlx::query_as(
@@ -749,6 +880,7 @@ impl Psa for Sandbox {
         visibility: Visibility,
         author: &str,
     ) -> Result<(), ConnectorError> {
+        self.check_fault(HostFunction::AddNote).await?;
         let n = self.parse_id(id)?;
         self.ticket_row(n).await?;
         if text.trim().is_empty() {
@@ -777,6 +909,7 @@ impl Psa for Sandbox {
     }
 
     async fn set_status(&self, id: &str, status: TicketStatus) -> Result<(), ConnectorError> {
+        self.check_fault(HostFunction::SetStatus).await?;
         let n = self.parse_id(id)?;
         let r = sqlx::query(
             "UPDATE tickets SET status = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
@@ -795,6 +928,7 @@ impl Psa for Sandbox {
     }
 
     async fn link_to_parent(&self, id: &str, parent: &str) -> Result<(), ConnectorError> {
+        self.check_fault(HostFunction::LinkToParent).await?;
         let n = self.parse_id(id)?;
         let p = self.parse_id(parent)?;
         if n == p {
@@ -820,7 +954,15 @@ impl Psa for Sandbox {
 #[async_trait]
 impl Chat for Sandbox {
     async fn send(&self, to: &str, text: &str) -> Result<(), ConnectorError> {
-        let to = normalize_email(to)?;
+        self.check_fault(HostFunction::ChatSend).await?;
+        // A person by email, or (for one-time codes) a contact method: the sandbox chat
+        // stands in for the SMS and personal-email gateways too.
+        let to = if to.contains(':') {
+            check_contact(to)?;
+            to.trim().to_string()
+        } else {
+            normalize_email(to)?
+        };
         if text.trim().is_empty() {
             return Err(ConnectorError::Invalid("a message needs some text".into()));
         }

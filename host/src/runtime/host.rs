@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 use crate::connectors;
 use crate::guard::{self, Guard, LogLine};
 
+// `bindgen!` reads the WIT without telling cargo; including it makes a change to the
+// contract rebuild the host (a stale host would refuse plugins built against it).
+const _: &str = include_str!("../../../wit/playbook.wit");
+
 wasmtime::component::bindgen!({
     world: "playbook",
     path: "../wit",
@@ -139,6 +143,10 @@ pub fn wit_ticket(t: &connectors::Ticket) -> WitTicket {
 impl idp::Host for RunState {
     async fn find_user(&mut self, email: String) -> Result<idp::User, guard::CallError> {
         guarded!(self, |g| g.find_user(&email)).map(Into::into)
+    }
+
+    async fn verify_identity(&mut self, email: String) -> Result<String, guard::CallError> {
+        guarded!(self, |g| g.verify_identity(&email))
     }
 
     async fn unlock_account(&mut self, email: String) -> Result<types::Effect, guard::CallError> {

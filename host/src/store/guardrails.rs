@@ -1,5 +1,5 @@
-//! A tenant's guardrails in the store: its policy file and its mode per category, each
-//! change audited. Also the queries recovery needs: runs left `running` by a process
+//! A tenant's guardrails and settings in the store: its policy file, its mode per
+//! category and its closeout wording, each change audited. Also the queries recovery needs: runs left `running` by a process
 //! that is gone.
 
 use std::time::Duration;
@@ -102,6 +102,68 @@ impl Store {
         .bind(tenant)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Use `body` for the tenant's closeouts from `plugin`'s template `name` (checked
+    /// by the caller), or go back to the shipped one with `None`.
+    pub async fn set_template(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        name: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        match body {
+            Some(body) => sqlx::query(
+                "INSERT INTO template_overrides (tenant, plugin, name, body) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (tenant, plugin, name) DO UPDATE SET body = excluded.body,
+                   updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            )
+            .bind(tenant)
+            .bind(plugin)
+            .bind(name)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?,
+            None => {
+                sqlx::query(
+                    "DELETE FROM template_overrides WHERE tenant = ? AND plugin = ? AND name = ?",
+                )
+                .bind(tenant)
+                .bind(plugin)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        let detail = serde_json::json!({ "plugin": plugin, "template": name, "body": body });
+        let kind = if body.is_some() {
+            "template.set"
+        } else {
+            "template.reset"
+        };
+        audit::append(&mut tx, &[self.audit_entry(Some(tenant), kind, detail)]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The tenant's own body of `plugin`'s template `name`, if it set one.
+    pub async fn template_override(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT body FROM template_overrides WHERE tenant = ? AND plugin = ? AND name = ?",
+        )
+        .bind(tenant)
+        .bind(plugin)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(b,)| b))
     }
 
     /// A time `after` from now, in the store's timestamp format.

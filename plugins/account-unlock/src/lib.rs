@@ -23,7 +23,7 @@ impl Playbook for AccountUnlock {
         .description(
             "Unlocks a locked-out account after checking that the verified requester owns it",
         )
-        .capabilities(&["idp.read", "idp.unlock", "psa.write"])
+        .capabilities(&["idp.read", "idp.verify", "idp.unlock", "psa.write"])
         .template("unlocked", include_str!("../templates/unlocked.j2"))
         .template("not-locked", include_str!("../templates/not-locked.j2"))
     }
@@ -103,7 +103,10 @@ impl Playbook for AccountUnlock {
             .closeout("not-locked")
             .var("account", &target));
         }
-        let effect = idp::unlock_account(&target)?;
+        let effect = match idp::unlock_account(&target) {
+            Ok(effect) => effect,
+            Err(refused) => return checks::denied_outcome(&refused, "an unlock").ok_or(refused),
+        };
         log::info("unlocked", &[("account", &target)]);
         let done = match effect {
             Effect::Changed => "unlocked",
@@ -112,7 +115,7 @@ impl Playbook for AccountUnlock {
         psa::add_note(
             &ticket.id,
             &format!(
-                "Verified requester {requester} owns {target}; account enabled, not privileged, locked. Account {done}."
+                "Requester {requester} verified; {target} enabled and locked; policy allowed the unlock. Account {done}."
             ),
             Visibility::Internal,
         )?;

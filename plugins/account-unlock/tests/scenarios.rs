@@ -23,7 +23,7 @@ async fn unlocks_the_verified_owner_and_sends_the_closeout() {
         .await
         .assert_status("resolved")
         .assert_called("idp.unlock-account")
-        .assert_note(Visibility::Internal, "Verified requester ann@acme.test")
+        .assert_note(Visibility::Internal, "Requester ann@acme.test verified")
         .assert_note(Visibility::Public, "is unlocked")
         .assert_message_to("ann@acme.test", "Hi Ann Archer")
         .assert_user("ann@acme.test", |u| {
@@ -46,7 +46,7 @@ async fn without_idp_unlock_it_escalates_and_the_user_stays_locked() {
 }
 
 #[tokio::test]
-async fn an_unverified_requester_is_escalated_untouched() {
+async fn an_unverified_requester_without_a_contact_method_is_escalated_untouched() {
     ann_locked_out()
         .ticket(
             ticket("ann@acme.test")
@@ -56,13 +56,50 @@ async fn an_unverified_requester_is_escalated_untouched() {
         .run()
         .await
         .assert_status("escalated")
-        .assert_reason_contains("verified")
+        .assert_reason_contains("could not be verified")
         .assert_not_called("idp.unlock-account")
         .assert_user("ann@acme.test", |u| assert!(u.user.locked));
 }
 
 #[tokio::test]
-async fn a_privileged_account_is_never_unlocked() {
+async fn an_unverified_requester_who_gives_the_code_is_unlocked() {
+    Scenario::new()
+        .user(user("ann@acme.test").locked().contact("sms:+15550142"))
+        .ticket(
+            ticket("ann@acme.test")
+                .subject("I'm locked out")
+                .channel("email"),
+        )
+        .pass_challenge()
+        .run()
+        .await
+        .assert_asked("code")
+        .assert_message_to("sms:+15550142", "verification code")
+        .assert_status("resolved")
+        .assert_called("idp.unlock-account")
+        .assert_user("ann@acme.test", |u| assert!(!u.user.locked));
+}
+
+#[tokio::test]
+async fn three_wrong_codes_escalate_and_change_nothing() {
+    Scenario::new()
+        .user(user("ann@acme.test").locked().contact("sms:+15550142"))
+        .ticket(
+            ticket("ann@acme.test")
+                .subject("I'm locked out")
+                .channel("email"),
+        )
+        .fail_challenge()
+        .run()
+        .await
+        .assert_status("escalated")
+        .assert_reason_contains("wrong verification code 3 times")
+        .assert_not_called("idp.unlock-account")
+        .assert_user("ann@acme.test", |u| assert!(u.user.locked));
+}
+
+#[tokio::test]
+async fn a_privileged_account_is_denied_by_the_default_policy() {
     Scenario::new()
         .user(user("root@acme.test").locked().privileged())
         .ticket(
@@ -73,8 +110,9 @@ async fn a_privileged_account_is_never_unlocked() {
         .run()
         .await
         .assert_status("escalated")
-        .assert_reason_contains("privileged")
-        .assert_not_called("idp.unlock-account");
+        .assert_reason_contains("privileged-accounts")
+        .assert_not_called("idp.unlock-account")
+        .assert_user("root@acme.test", |u| assert!(u.user.locked));
 }
 
 #[tokio::test]
@@ -88,7 +126,7 @@ async fn an_unknown_user_is_escalated() {
 }
 
 #[tokio::test]
-async fn someone_elses_account_goes_to_a_technician() {
+async fn someone_elses_account_is_denied_by_the_default_policy() {
     ann_locked_out()
         .user(user("bob@acme.test"))
         .ticket(
@@ -100,7 +138,7 @@ async fn someone_elses_account_goes_to_a_technician() {
         .run()
         .await
         .assert_status("escalated")
-        .assert_reason_contains("someone else's account")
+        .assert_reason_contains("no rule allows")
         .assert_user("ann@acme.test", |u| assert!(u.user.locked));
 }
 

@@ -13,7 +13,7 @@ impl Playbook for PasswordReset {
     fn manifest() -> Manifest {
         Manifest::new("password-reset", env!("CARGO_PKG_VERSION"), "password-reset")
             .description("Resets a forgotten or expired password; the temporary password goes only to the verified owner")
-            .capabilities(&["idp.read", "idp.password", "idp.sessions", "psa.write"])
+            .capabilities(&["idp.read", "idp.verify", "idp.password", "idp.sessions", "psa.write"])
             .template("temporary-password", include_str!("../templates/temporary-password.j2"))
     }
 
@@ -78,7 +78,12 @@ impl Playbook for PasswordReset {
         };
         let requester = &ticket.requester.email;
         let target = user.email.clone();
-        let delivery = idp::reset_password(&target)?;
+        let delivery = match idp::reset_password(&target) {
+            Ok(delivery) => delivery,
+            Err(refused) => {
+                return checks::denied_outcome(&refused, "a password reset").ok_or(refused);
+            }
+        };
         let sessions = match idp::revoke_sessions(&target) {
             Ok(_) => "other sessions signed out",
             Err(Failure::Denied(_)) => "sessions NOT revoked (idp.sessions not granted)",
@@ -87,7 +92,7 @@ impl Playbook for PasswordReset {
         psa::add_note(
             &ticket.id,
             &format!(
-                "Verified requester {requester} owns {target}; account enabled, not privileged. Temporary password \
+                "Requester {requester} verified; {target} enabled; policy allowed the reset. Temporary password \
                  delivered by {} to {} (expires in {} min); {sessions}.",
                 delivery.channel, delivery.recipient, delivery.expires_in_minutes
             ),

@@ -104,7 +104,7 @@ async fn disabled_and_privileged_accounts_are_escalated() {
         .run()
         .await
         .assert_status("escalated")
-        .assert_reason_contains("privileged")
+        .assert_reason_contains("privileged-accounts")
         .assert_not_called("idp.reset-password");
 }
 

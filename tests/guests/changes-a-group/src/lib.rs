@@ -24,7 +24,7 @@ impl Playbook for Guest {
 
     fn triage(ticket: &Ticket) -> f32 {
         if field(ticket, "group").is_some() {
-            0.99
+            1.0
         } else {
             0.0
         }
