@@ -21,8 +21,8 @@ use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, EntityId, EntityTypeName, EntityUid,
-    Expression, PolicyId, PolicySet, RestrictedExpression, Schema, ValidationMode, Validator,
+    Context, Entities, EntityId, EntityTypeName, EntityUid, EvalResult, Expression, PolicyId,
+    PolicySet, RestrictedExpression, Schema, ValidationMode, Validator, pst,
 };
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -41,8 +41,9 @@ const NAMESPACE: &str = "Capdesk";
 
 /// Every host function. `tests::every_host_function_is_listed` fails to compile when a
 /// function is added to [`HostFunction`], as a reminder to list it here.
-const FUNCTIONS: [HostFunction; 17] = [
+const FUNCTIONS: [HostFunction; 18] = [
     HostFunction::FindUser,
+    HostFunction::VerifyIdentity,
     HostFunction::UnlockAccount,
     HostFunction::ResetPassword,
     HostFunction::RequireMfaReregistration,
@@ -472,6 +473,8 @@ pub struct Rule {
     actions: Vec<String>,
     functions: Vec<HostFunction>,
     when: Option<String>,
+    /// The `when`, parsed.
+    condition: Option<Expression>,
     reason: Option<String>,
     approvers: Vec<ApproverSpec>,
     line: usize,
@@ -521,17 +524,15 @@ impl Rule {
 #[derive(Debug, Clone)]
 pub struct Policy {
     source: String,
-    policies: PolicySet,
+    /// What deciding each side-effecting function needs, prepared once (see [`Slice`]).
+    slices: HashMap<HostFunction, Slice>,
     cedar: String,
     rules: Vec<Rule>,
-    /// Rule name (= Cedar policy id) to index in `rules`.
-    index: HashMap<String, usize>,
     roles: BTreeMap<String, Vec<ApproverSpec>>,
     /// Lower-cased department name to (department as written, head's email).
     department_heads: HashMap<String, (String, String)>,
     approval_timeout: Duration,
     warnings: Vec<Problem>,
-    authorizer: Authorizer,
 }
 
 impl Policy {
@@ -552,7 +553,6 @@ impl Policy {
 
         let mut rules = Vec::new();
         let mut compiled = Vec::new();
-        let mut index = HashMap::new();
         let mut first_lines: HashMap<&str, usize> = HashMap::new();
         for entry in &file.rule {
             let duplicate = entry.get_ref().name.as_ref().is_some_and(|name| {
@@ -583,7 +583,6 @@ impl Policy {
                 build_policy_set(std::slice::from_ref(&cedar), &mut report);
                 continue;
             }
-            index.insert(rule.name.clone(), rules.len());
             rules.push(rule);
             compiled.push(cedar);
         }
@@ -595,17 +594,16 @@ impl Policy {
             .collect::<Vec<_>>()
             .join("\n\n");
         report.into_result()?;
+        let slices = build_slices(&rules, &policies);
         Ok(Policy {
             source: source.to_owned(),
-            policies,
+            slices,
             cedar,
             rules,
-            index,
             roles,
             department_heads,
             approval_timeout,
             warnings,
-            authorizer: Authorizer::new(),
         })
     }
 
@@ -679,9 +677,14 @@ impl Policy {
         stacker::maybe_grow(POLICY_RED_ZONE, POLICY_STACK, || self.decide_here(request))
     }
 
+    /// Decides with the function's [`Slice`]: the rules covering it, by line, the first
+    /// matching deny rule ending the search. Cedar evaluates each `when` over only the
+    /// context the slice reads, and a rule without one matches. The outcome is the one
+    /// Cedar's authorizer gives for the whole policy set over the whole context
+    /// (`tests::slices_decide_as_the_whole_policy_does` checks).
     fn decide_here(&self, request: &Request<'_>) -> Decision {
         let function = request.function;
-        let Some(action) = VOCABULARY.calls.get(&function) else {
+        let Some(slice) = self.slices.get(&function) else {
             return Decision::Deny {
                 rule: None,
                 reason: format!(
@@ -690,56 +693,79 @@ impl Policy {
                 ),
             };
         };
-        let cedar_request = match cedar_request(request, action) {
-            Ok(r) => r,
-            Err(e) => {
+        // Built when the first `when` needs it.
+        let mut cedar = None;
+        let mut permits: Vec<&Rule> = Vec::new();
+        // The first rule by line whose `when` could not be evaluated, and why.
+        let mut failure: Option<(&Rule, String)> = None;
+        for &i in &slice.rules {
+            let rule = &self.rules[i];
+            let matched = match &rule.condition {
+                None => true,
+                Some(condition) => {
+                    let cedar_request = match &mut cedar {
+                        Some(r) => r,
+                        None => match cedar_request(request, &slice.action, slice.reads) {
+                            Ok(r) => cedar.insert(r),
+                            Err(e) => {
+                                return Decision::Deny {
+                                    rule: None,
+                                    reason: format!(
+                                        "capdesk could not describe the call to {function} to \
+                                         the policy engine ({e}), so it is denied"
+                                    ),
+                                };
+                            }
+                        },
+                    };
+                    match cedar_policy::eval_expression(
+                        cedar_request,
+                        &VOCABULARY.actions,
+                        condition,
+                    ) {
+                        Ok(EvalResult::Bool(matched)) => matched,
+                        // Validation makes every `when` a Bool, so this does not happen.
+                        Ok(value) => {
+                            failure.get_or_insert((rule, format!("it gave {value}, not a Bool")));
+                            false
+                        }
+                        Err(error) => {
+                            failure.get_or_insert((rule, error.to_string()));
+                            false
+                        }
+                    }
+                }
+            };
+            if !matched {
+                continue;
+            }
+            if rule.decision == DecisionKind::Deny {
+                // Deny beats everything, and no later rule comes earlier in the file.
+                let reason = match &rule.reason {
+                    Some(reason) => format!("rule `{}` denies {function}: {reason}", rule.name),
+                    None => format!("rule `{}` denies {function}", rule.name),
+                };
                 return Decision::Deny {
-                    rule: None,
-                    reason: format!(
-                        "capdesk could not describe the call to {function} to the policy \
-                         engine ({e}), so it is denied"
-                    ),
+                    rule: Some(rule.name.clone()),
+                    reason,
                 };
             }
-        };
-        let response =
-            self.authorizer
-                .is_authorized(&cedar_request, &self.policies, &VOCABULARY.actions);
-        let diagnostics = response.diagnostics();
-        let mut deciding: Vec<&Rule> = diagnostics
-            .reason()
-            .filter_map(|id| self.index.get(AsRef::<str>::as_ref(id)))
-            .map(|&i| &self.rules[i])
-            .collect();
-        deciding.sort_by_key(|r| r.line);
-
-        if response.decision() == CedarDecision::Deny
-            && let Some(rule) = deciding.first()
-        {
-            let reason = match &rule.reason {
-                Some(reason) => format!("rule `{}` denies {function}: {reason}", rule.name),
-                None => format!("rule `{}` denies {function}", rule.name),
-            };
-            return Decision::Deny {
-                rule: Some(rule.name.clone()),
-                reason,
-            };
+            permits.push(rule);
         }
         // Cedar skips a policy whose evaluation fails; a skipped deny rule must not
         // let a call through, so any failure denies.
-        if let Some(error) = diagnostics.errors().next() {
-            let cedar_policy::AuthorizationError::PolicyEvaluationError(error) = error;
-            let rule = error.policy_id().to_string();
+        if let Some((rule, error)) = failure {
+            // Named as Cedar prints a policy id, with quotes and backslashes escaped.
+            let rule = PolicyId::new(&rule.name).to_string();
             return Decision::Deny {
                 reason: format!(
-                    "rule `{rule}` could not be evaluated ({}), so {function} is denied; \
-                     fix the rule's `when` condition",
-                    error.inner()
+                    "rule `{rule}` could not be evaluated ({error}), so {function} is denied; \
+                     fix the rule's `when` condition"
                 ),
                 rule: Some(rule),
             };
         }
-        if response.decision() == CedarDecision::Deny {
+        let Some(first) = permits.first() else {
             return Decision::Deny {
                 rule: None,
                 reason: format!(
@@ -747,8 +773,8 @@ impl Policy {
                      add an allow or ask rule to the tenant's policy to permit it"
                 ),
             };
-        }
-        let asks: Vec<&Rule> = deciding
+        };
+        let asks: Vec<&Rule> = permits
             .iter()
             .copied()
             .filter(|r| r.decision == DecisionKind::Ask)
@@ -765,17 +791,8 @@ impl Policy {
                 approvers,
             };
         }
-        match deciding.first() {
-            Some(rule) => Decision::Allow {
-                rule: rule.name.clone(),
-            },
-            // Cedar allows only when a permit matched, and every permit is one of ours.
-            None => Decision::Deny {
-                rule: None,
-                reason: format!(
-                    "the policy engine allowed {function} without naming a rule, so it is denied"
-                ),
-            },
+        Decision::Allow {
+            rule: first.name.clone(),
         }
     }
 }
@@ -1154,14 +1171,15 @@ fn compile_rule(
         let site = WhenSite::new(source, w.get_ref(), w.span());
         (w.get_ref().as_str(), site)
     });
-    let when_parses = when
+    // `None` without a `when`, `Some(None)` when it does not parse.
+    let condition = when
         .as_ref()
-        .is_none_or(|(text, site)| check_when_syntax(text, site, &label, report));
+        .map(|(text, site)| check_when_syntax(text, site, &label, report));
 
     if report.problems.len() > problems_before {
         // Still validate the `when` of a broken rule, so its mistakes show too.
         if let Some((text, site)) = when
-            && when_parses
+            && condition.is_none_or(|c| c.is_some())
         {
             let cedar = cedar_text(
                 name.as_deref().unwrap_or("unnamed"),
@@ -1194,6 +1212,7 @@ fn compile_rule(
             actions,
             functions,
             when: when.as_ref().map(|(t, _)| (*t).to_owned()),
+            condition: condition.flatten(),
             reason: rule.reason.as_ref().map(|r| r.get_ref().trim().to_owned()),
             approvers,
             line: position(source, rule_offset).0,
@@ -1391,22 +1410,27 @@ fn expand_approver<'r>(
     }
 }
 
-/// Reports an empty `when` or Cedar syntax errors in it; true when it parses.
-fn check_when_syntax(text: &str, site: &WhenSite, label: &str, report: &mut Report<'_>) -> bool {
+/// Reports an empty `when` or Cedar syntax errors in it; the expression when it parses.
+fn check_when_syntax(
+    text: &str,
+    site: &WhenSite,
+    label: &str,
+    report: &mut Report<'_>,
+) -> Option<Expression> {
     if text.trim().is_empty() {
         report.at(
             site.value_start,
             format!("{label}: `when` is empty; write a condition or remove it"),
         );
-        return false;
+        return None;
     }
     match Expression::from_str(text) {
-        Ok(_) => true,
+        Ok(expression) => Some(expression),
         Err(errors) => {
             for error in errors.iter() {
                 report_cedar(report, label, error, site, text, Some);
             }
-            false
+            None
         }
     }
 }
@@ -1715,13 +1739,290 @@ impl Vocabulary {
     }
 }
 
-/// The Cedar request for one call. Every context attribute is present, so the schema
-/// check at construction is skipped: the test `contexts_match_the_schema` covers it.
+// ---------------------------------------------------------------------------------------
+// Deciding one function: slices of the policy
+// ---------------------------------------------------------------------------------------
+
+/// What deciding calls to one side-effecting function needs, prepared at parse time so
+/// that a decision looks at as little as possible. A rule whose action patterns do not
+/// cover the function cannot match it: its action scope is false, so Cedar does not
+/// evaluate its `when`, which then cannot fail either. A rule that does cover it
+/// matches exactly when its `when` is true (or it has none).
+#[derive(Debug, Clone)]
+struct Slice {
+    /// The function's Cedar action.
+    action: EntityUid,
+    /// The rules covering the function (indexes in `Policy::rules`), by line.
+    rules: Vec<usize>,
+    /// The context attributes their `when`s may read; the others are not built.
+    reads: ContextReads,
+}
+
+/// The slice of every side-effecting function; `policies` holds each rule's policy.
+fn build_slices(rules: &[Rule], policies: &PolicySet) -> HashMap<HostFunction, Slice> {
+    let reads: Vec<ContextReads> = rules
+        .iter()
+        .map(|rule| match rule.condition {
+            None => ContextReads::NONE,
+            Some(_) => policies
+                .policy(&PolicyId::new(&rule.name))
+                .and_then(|policy| policy.to_pst().ok())
+                .map_or(ContextReads::ALL, |policy| ContextReads::of_policy(&policy)),
+        })
+        .collect();
+    let mut by_line: Vec<usize> = (0..rules.len()).collect();
+    by_line.sort_by_key(|&i| rules[i].line);
+    VOCABULARY
+        .calls
+        .iter()
+        .map(|(&function, action)| {
+            let covering: Vec<usize> = by_line
+                .iter()
+                .copied()
+                .filter(|&i| rules[i].functions.contains(&function))
+                .collect();
+            let slice = Slice {
+                action: action.clone(),
+                reads: covering
+                    .iter()
+                    .fold(ContextReads::NONE, |all, &i| all.union(reads[i])),
+                rules: covering,
+            };
+            (function, slice)
+        })
+        .collect()
+}
+
+/// Some of the context's attributes: one bit per [`CONTEXT`] leaf, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ContextReads(u32);
+
+impl ContextReads {
+    const NONE: ContextReads = ContextReads(0);
+    const ALL: ContextReads = ContextReads((1 << CONTEXT_LEAVES) - 1);
+
+    fn union(self, other: ContextReads) -> ContextReads {
+        ContextReads(self.0 | other.0)
+    }
+
+    fn has(self, leaf: usize) -> bool {
+        self.0 & (1 << leaf) != 0
+    }
+
+    /// Everything under `context.<path>`; everything when the path is not a known
+    /// attribute (validation rules that out, but then nothing is left out).
+    fn path(path: &[&str]) -> ContextReads {
+        let Some((first, rest)) = path.split_first() else {
+            return ContextReads::ALL;
+        };
+        let mut leaf = 0;
+        for (name, attribute) in &CONTEXT {
+            let fields = match attribute {
+                Attribute::Value(_) => &[][..],
+                Attribute::Record(fields) => fields,
+            };
+            let width = fields.len().max(1);
+            if name == first {
+                return match (rest.first(), attribute) {
+                    (None, _) => ContextReads(((1 << width) - 1) << leaf),
+                    (Some(field), Attribute::Record(fields)) => fields
+                        .iter()
+                        .position(|(f, _)| f == field)
+                        .map_or(ContextReads::ALL, |i| ContextReads(1 << (leaf + i))),
+                    // A string has no attributes.
+                    (Some(_), Attribute::Value(_)) => ContextReads::ALL,
+                };
+            }
+            leaf += width;
+        }
+        ContextReads::ALL
+    }
+
+    /// What a policy's conditions may read.
+    fn of_policy(policy: &pst::Policy) -> ContextReads {
+        policy
+            .body()
+            .clauses()
+            .iter()
+            .map(|clause| match clause {
+                pst::Clause::When(e) | pst::Clause::Unless(e) => ContextReads::of(e),
+            })
+            .fold(ContextReads::NONE, ContextReads::union)
+    }
+
+    /// What an expression may read. `context.a.b` reads what is under `a.b`; `context`
+    /// or a part of it used any other way (`context.target == ...`, `context has group`,
+    /// `if .. then context.target else ..`) reads all of that part. Anything not known
+    /// here reads everything.
+    fn of(expr: &pst::Expr) -> ContextReads {
+        use pst::Expr as E;
+        let all = |exprs: &mut dyn Iterator<Item = &pst::Expr>| {
+            exprs.fold(ContextReads::NONE, |reads, e| {
+                reads.union(ContextReads::of(e))
+            })
+        };
+        match expr {
+            E::GetAttr { .. } => {
+                let mut path = Vec::new();
+                let mut base = expr;
+                while let E::GetAttr { expr, attr } = base {
+                    path.push(attr.as_str());
+                    base = expr;
+                }
+                if matches!(base, E::Var(pst::Var::Context)) {
+                    path.reverse();
+                    ContextReads::path(&path)
+                } else {
+                    ContextReads::of(base)
+                }
+            }
+            E::Var(pst::Var::Context) => ContextReads::ALL,
+            E::Var(_) | E::Literal(_) | E::Slot(_) => ContextReads::NONE,
+            E::UnaryOp { expr, .. } | E::HasAttr { expr, .. } | E::Like { expr, .. } => {
+                ContextReads::of(expr)
+            }
+            E::BinaryOp { left, right, .. } => {
+                ContextReads::of(left).union(ContextReads::of(right))
+            }
+            E::Is { expr, in_expr, .. } => {
+                all(&mut std::iter::once(&**expr).chain(in_expr.as_deref()))
+            }
+            E::IfThenElse {
+                cond,
+                then_expr,
+                else_expr,
+            } => all(&mut [cond, then_expr, else_expr].into_iter().map(|e| &**e)),
+            E::Set(items) => all(&mut items.iter().map(|e| &**e)),
+            E::Record(fields) => all(&mut fields.values().map(|e| &**e)),
+            _ => ContextReads::ALL,
+        }
+    }
+}
+
+/// One context attribute: a record of named leaves, or a leaf.
+enum Attribute {
+    Record(&'static [(&'static str, Leaf)]),
+    Value(Leaf),
+}
+
+/// Builds one leaf of the context from the call.
+type Leaf = fn(&Request<'_>) -> RestrictedExpression;
+
+/// The context a call is described by, attribute by attribute; it is the schema's
+/// `Call` type (`CONTEXT_TYPES`), as `tests::contexts_match_the_schema` checks.
+const CONTEXT: [(&str, Attribute); 9] = [
+    (
+        "requester",
+        Attribute::Record(&[
+            ("email", |r| string(r.requester.email)),
+            ("verified", |r| {
+                RestrictedExpression::new_bool(r.requester.verified)
+            }),
+            ("is_target", |r| {
+                RestrictedExpression::new_bool(r.requester_is_target())
+            }),
+        ]),
+    ),
+    (
+        "target",
+        Attribute::Record(&[
+            ("exists", |r| {
+                RestrictedExpression::new_bool(r.target.is_some())
+            }),
+            ("email", |r| string(target(r).email)),
+            ("privileged", |r| {
+                RestrictedExpression::new_bool(target(r).privileged)
+            }),
+            ("enabled", |r| {
+                RestrictedExpression::new_bool(target(r).enabled)
+            }),
+            ("department", |r| string(target(r).department)),
+            ("manager", |r| string(target(r).manager)),
+            ("groups", |r| strings(target(r).groups)),
+            ("licenses", |r| strings(target(r).licenses)),
+        ]),
+    ),
+    (
+        "ticket",
+        Attribute::Record(&[
+            ("id", |r| string(r.ticket.id)),
+            ("category", |r| string(r.category)),
+            ("channel", |r| string(r.ticket.channel)),
+            ("subject", |r| string(r.ticket.subject)),
+        ]),
+    ),
+    ("group", Attribute::Value(|r| string(r.group.unwrap_or("")))),
+    (
+        "license",
+        Attribute::Value(|r| string(r.license.unwrap_or(""))),
+    ),
+    (
+        "mailbox",
+        Attribute::Value(|r| string(r.mailbox.unwrap_or(""))),
+    ),
+    ("right", Attribute::Value(|r| string(r.right.unwrap_or("")))),
+    (
+        "recipient",
+        Attribute::Value(|r| string(r.recipient.unwrap_or(""))),
+    ),
+    (
+        "time",
+        Attribute::Record(&[
+            ("hour", |r| {
+                RestrictedExpression::new_long(r.time.hour.into())
+            }),
+            ("weekday", |r| string(r.time.weekday.name())),
+        ]),
+    ),
+];
+
+/// How many leaves [`CONTEXT`] has.
+const CONTEXT_LEAVES: usize = {
+    let mut leaves = 0;
+    let mut i = 0;
+    while i < CONTEXT.len() {
+        leaves += match CONTEXT[i].1 {
+            Attribute::Record(fields) => fields.len(),
+            Attribute::Value(_) => 1,
+        };
+        i += 1;
+    }
+    leaves
+};
+
+/// The target of a call that changes no user: absent, with every attribute empty.
+const NO_TARGET: Target<'static> = Target {
+    email: "",
+    privileged: false,
+    enabled: false,
+    department: "",
+    manager: "",
+    groups: &[],
+    licenses: &[],
+};
+
+fn target<'r>(request: &'r Request<'_>) -> &'r Target<'r> {
+    request.target.as_ref().unwrap_or(&NO_TARGET)
+}
+
+fn string(value: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(value.to_owned())
+}
+
+fn strings(values: &[String]) -> RestrictedExpression {
+    RestrictedExpression::new_set(values.iter().map(|v| string(v)))
+}
+
+/// The Cedar request for one call, its context holding the attributes in `reads`. The
+/// schema check at construction is skipped: a whole context is checked by the test
+/// `contexts_match_the_schema`, and a partial one holds what the rules read, as
+/// validated at parse time.
 fn cedar_request(
     request: &Request<'_>,
     action: &EntityUid,
+    reads: ContextReads,
 ) -> Result<cedar_policy::Request, Box<dyn std::error::Error>> {
-    let context = Context::from_pairs(context_pairs(request)?)?;
+    let context = Context::from_pairs(context_pairs_reading(request, reads)?)?;
     let principal = EntityUid::from_type_name_and_id(
         VOCABULARY.plugin_type.clone(),
         EntityId::new(request.plugin),
@@ -1739,75 +2040,48 @@ fn cedar_request(
     )?)
 }
 
+/// The whole context of a call.
+#[cfg(test)]
 fn context_pairs(
     request: &Request<'_>,
 ) -> Result<Vec<(String, RestrictedExpression)>, Box<dyn std::error::Error>> {
-    fn string(value: &str) -> RestrictedExpression {
-        RestrictedExpression::new_string(value.to_owned())
+    context_pairs_reading(request, ContextReads::ALL)
+}
+
+/// The context attributes in `reads`: a record holds only its fields in `reads`, and is
+/// left out when it has none.
+fn context_pairs_reading(
+    request: &Request<'_>,
+    reads: ContextReads,
+) -> Result<Vec<(String, RestrictedExpression)>, Box<dyn std::error::Error>> {
+    let mut pairs = Vec::new();
+    let mut leaf = 0;
+    for (name, attribute) in &CONTEXT {
+        match attribute {
+            Attribute::Value(value) => {
+                if reads.has(leaf) {
+                    pairs.push(((*name).to_owned(), value(request)));
+                }
+                leaf += 1;
+            }
+            Attribute::Record(fields) => {
+                let mut record = Vec::new();
+                for (field, value) in *fields {
+                    if reads.has(leaf) {
+                        record.push(((*field).to_owned(), value(request)));
+                    }
+                    leaf += 1;
+                }
+                if !record.is_empty() {
+                    pairs.push((
+                        (*name).to_owned(),
+                        RestrictedExpression::new_record(record)?,
+                    ));
+                }
+            }
+        }
     }
-    fn strings(values: &[String]) -> RestrictedExpression {
-        RestrictedExpression::new_set(values.iter().map(|v| string(v)))
-    }
-    fn record(
-        fields: Vec<(&str, RestrictedExpression)>,
-    ) -> Result<RestrictedExpression, Box<dyn std::error::Error>> {
-        Ok(RestrictedExpression::new_record(
-            fields.into_iter().map(|(k, v)| (k.to_owned(), v)),
-        )?)
-    }
-    let bool = RestrictedExpression::new_bool;
-    let none = Target::default();
-    let target = request.target.as_ref().unwrap_or(&none);
-    Ok(vec![
-        (
-            "requester".to_owned(),
-            record(vec![
-                ("email", string(request.requester.email)),
-                ("verified", bool(request.requester.verified)),
-                ("is_target", bool(request.requester_is_target())),
-            ])?,
-        ),
-        (
-            "target".to_owned(),
-            record(vec![
-                ("exists", bool(request.target.is_some())),
-                ("email", string(target.email)),
-                ("privileged", bool(target.privileged)),
-                ("enabled", bool(target.enabled)),
-                ("department", string(target.department)),
-                ("manager", string(target.manager)),
-                ("groups", strings(target.groups)),
-                ("licenses", strings(target.licenses)),
-            ])?,
-        ),
-        (
-            "ticket".to_owned(),
-            record(vec![
-                ("id", string(request.ticket.id)),
-                ("category", string(request.category)),
-                ("channel", string(request.ticket.channel)),
-                ("subject", string(request.ticket.subject)),
-            ])?,
-        ),
-        ("group".to_owned(), string(request.group.unwrap_or(""))),
-        ("license".to_owned(), string(request.license.unwrap_or(""))),
-        ("mailbox".to_owned(), string(request.mailbox.unwrap_or(""))),
-        ("right".to_owned(), string(request.right.unwrap_or(""))),
-        (
-            "recipient".to_owned(),
-            string(request.recipient.unwrap_or("")),
-        ),
-        (
-            "time".to_owned(),
-            record(vec![
-                (
-                    "hour",
-                    RestrictedExpression::new_long(request.time.hour.into()),
-                ),
-                ("weekday", string(request.time.weekday.name())),
-            ])?,
-        ),
-    ])
+    Ok(pairs)
 }
 
 #[cfg(test)]
@@ -1869,6 +2143,7 @@ mod tests {
         for f in FUNCTIONS {
             match f {
                 HostFunction::FindUser
+                | HostFunction::VerifyIdentity
                 | HostFunction::UnlockAccount
                 | HostFunction::ResetPassword
                 | HostFunction::RequireMfaReregistration
@@ -1914,6 +2189,7 @@ mod tests {
             [
                 ("privileged-accounts", DecisionKind::Deny),
                 ("security-incidents", DecisionKind::Deny),
+                ("identity-checks", DecisionKind::Allow),
                 ("owner-self-service", DecisionKind::Allow),
                 ("license-changes", DecisionKind::Ask),
                 ("mailbox-delegation", DecisionKind::Ask),
@@ -2361,7 +2637,7 @@ ask = ["idp.groups"]
             None
         );
         let policy = Policy::parse(source).unwrap();
-        assert_eq!(policy.rules()[0].functions().len(), 10);
+        assert_eq!(policy.rules()[0].functions().len(), 11);
     }
 
     #[test]
@@ -2586,6 +2862,427 @@ when = "context.time.hour * 9223372036854775807 > 0"
         assert!(Policy::cedar_schema().contains("action \"call:chat.send\""));
     }
 
+    // --- slices ---------------------------------------------------------------------
+
+    /// How `decide` worked before slices: Cedar's authorizer over every rule (with its
+    /// action scope) and the whole context. Slices must decide exactly as this does.
+    fn decide_whole(policy: &Policy, request: &Request<'_>) -> Decision {
+        use cedar_policy::{Authorizer, Decision as CedarDecision};
+
+        let function = request.function;
+        let Some(action) = VOCABULARY.calls.get(&function) else {
+            return Decision::Deny {
+                rule: None,
+                reason: format!(
+                    "{function} only reads; the policy decides side-effecting calls, and reads \
+                     are governed by the plugin's grants alone"
+                ),
+            };
+        };
+        let mut policies = PolicySet::new();
+        let mut index = HashMap::new();
+        for (i, rule) in policy.rules().iter().enumerate() {
+            let patterns: Vec<ActionPattern> = rule
+                .actions()
+                .iter()
+                .map(|a| ActionPattern::resolve(a).unwrap())
+                .collect();
+            let text = cedar_text(&rule.name, rule.decision, &patterns, rule.when()).text;
+            let id = PolicyId::new(&rule.name);
+            policies
+                .add(cedar_policy::Policy::parse(Some(id), &text).unwrap())
+                .unwrap();
+            index.insert(rule.name.clone(), i);
+        }
+        let context = Context::from_pairs(context_pairs(request).unwrap()).unwrap();
+        let principal = EntityUid::from_type_name_and_id(
+            VOCABULARY.plugin_type.clone(),
+            EntityId::new(request.plugin),
+        );
+        let resource = EntityUid::from_type_name_and_id(
+            VOCABULARY.tenant_type.clone(),
+            EntityId::new(request.tenant),
+        );
+        let cedar_request =
+            cedar_policy::Request::new(principal, action.clone(), resource, context, None).unwrap();
+        let response =
+            Authorizer::new().is_authorized(&cedar_request, &policies, &VOCABULARY.actions);
+        let diagnostics = response.diagnostics();
+        let mut deciding: Vec<&Rule> = diagnostics
+            .reason()
+            .filter_map(|id| index.get(AsRef::<str>::as_ref(id)))
+            .map(|&i| &policy.rules()[i])
+            .collect();
+        deciding.sort_by_key(|r| r.line);
+
+        if response.decision() == CedarDecision::Deny
+            && let Some(rule) = deciding.first()
+        {
+            let reason = match &rule.reason {
+                Some(reason) => format!("rule `{}` denies {function}: {reason}", rule.name),
+                None => format!("rule `{}` denies {function}", rule.name),
+            };
+            return Decision::Deny {
+                rule: Some(rule.name.clone()),
+                reason,
+            };
+        }
+        if let Some(error) = diagnostics.errors().next() {
+            let cedar_policy::AuthorizationError::PolicyEvaluationError(error) = error;
+            let rule = error.policy_id().to_string();
+            return Decision::Deny {
+                reason: format!(
+                    "rule `{rule}` could not be evaluated ({}), so {function} is denied; \
+                     fix the rule's `when` condition",
+                    error.inner()
+                ),
+                rule: Some(rule),
+            };
+        }
+        if response.decision() == CedarDecision::Deny {
+            return Decision::Deny {
+                rule: None,
+                reason: format!(
+                    "no rule allows {function} here, and a call no rule allows is denied; \
+                     add an allow or ask rule to the tenant's policy to permit it"
+                ),
+            };
+        }
+        let asks: Vec<&Rule> = deciding
+            .iter()
+            .copied()
+            .filter(|r| r.decision == DecisionKind::Ask)
+            .collect();
+        if let Some(first) = asks.first() {
+            let mut approvers: Vec<ApproverSpec> = Vec::new();
+            for spec in asks.iter().flat_map(|r| &r.approvers) {
+                if !approvers.contains(spec) {
+                    approvers.push(spec.clone());
+                }
+            }
+            return Decision::Ask {
+                rule: first.name.clone(),
+                approvers,
+            };
+        }
+        match deciding.first() {
+            Some(rule) => Decision::Allow {
+                rule: rule.name.clone(),
+            },
+            None => panic!("Cedar allowed {function} without naming a rule"),
+        }
+    }
+
+    /// Rule files that exercise what slices and partial contexts must get right.
+    const SLICE_SOURCES: &[&str] = &[
+        DEFAULT_SOURCE,
+        // Every kind of action pattern, unconditional rules of every decision, and a
+        // deny without a `when` between conditional ones.
+        r#"
+[[rule]]
+name = "ask-groups"
+ask = ["idp.groups"]
+approvers = ["manager"]
+
+[[rule]]
+name = "unverified"
+deny = ["idp.*"]
+when = "!context.requester.verified"
+
+[[rule]]
+name = "no-license-removal"
+deny = ["idp.remove-license"]
+
+[[rule]]
+name = "adds"
+ask = ["idp.add-group-member", "idp.licenses"]
+approvers = ["group:Helpdesk", "manager"]
+
+[[rule]]
+name = "chat"
+allow = ["chat.*", "psa.write"]
+when = 'context.recipient like "*@acme.test" || context.ticket.channel == "chat"'
+
+[[rule]]
+name = "all"
+allow = ["*"]
+when = "context.target.exists && context.target.enabled"
+"#,
+        // Whole records, `has`, `if`, sets, the plugin and the action in conditions.
+        r#"
+[[rule]]
+name = "has"
+deny = ["idp.unlock"]
+when = "context.target has email && context.target.email == \"\""
+
+[[rule]]
+name = "records"
+ask = ["idp.groups"]
+approvers = ["manager"]
+when = 'context.ticket == {id: "T-1", category: "password-reset", channel: "email", subject: "locked out"}'
+
+[[rule]]
+name = "if"
+allow = ["idp.*"]
+when = 'if context.requester.verified then context.target.department == "Sales" else context.time.hour < 0'
+
+[[rule]]
+name = "sets"
+allow = ["idp.groups"]
+when = 'context.target.groups.containsAny(["Sales", context.group]) && context.target.licenses.isEmpty()'
+
+[[rule]]
+name = "who"
+allow = ["psa.*"]
+when = 'principal == Capdesk::Plugin::"password-reset" && resource == Capdesk::Tenant::"acme" && action == Capdesk::Action::"call:psa.add-note"'
+"#,
+        // Rules that fail to evaluate, before and after deny and allow rules.
+        r#"
+[[rule]]
+name = "allow-all"
+allow = ["*"]
+
+[[rule]]
+name = "overflow-hour"
+deny = ["idp.*"]
+when = "context.time.hour * 9223372036854775807 > 1"
+
+[[rule]]
+name = "privileged"
+deny = ["*"]
+when = "context.target.privileged"
+
+[[rule]]
+name = 'overflow "any" \ rule'
+ask = ["*"]
+approvers = ["manager"]
+when = "context.time.hour + 9223372036854775807 > 0"
+"#,
+        // Several rules on one line: ties keep file order.
+        r#"rule = [{ name = "b", allow = ["*"] }, { name = "a", ask = ["*"], approvers = ["manager"], when = "context.requester.is_target" }, { name = "c", deny = ["psa.*"], when = "context.requester.verified" }]
+"#,
+    ];
+
+    /// Requests that tell the rules above apart.
+    fn slice_requests(member_of: &[String]) -> Vec<Request<'_>> {
+        let mut requests = Vec::new();
+        for function in FUNCTIONS {
+            let owner = owner_call(function);
+            let mut privileged = owner_call(function);
+            let mut unverified = owner_call(function);
+            let mut colleague = owner_call(function);
+            let mut incident = owner_call(function);
+            let mut grouped = owner_call(function);
+            if let Some(target) = &mut privileged.target {
+                target.privileged = true;
+            }
+            unverified.requester.verified = false;
+            colleague.requester.email = "carl@acme.test";
+            incident.category = "security-incident";
+            if let Some(target) = &mut grouped.target {
+                target.groups = member_of;
+                target.email = "";
+            }
+            grouped.group = Some("Sales Leads");
+            grouped.recipient = Some("olivia@acme.test");
+            grouped.ticket.channel = "chat";
+            grouped.plugin = "other";
+            let bare = Request::new("acme", "password-reset", function, "x");
+            let elsewhere = Request::new("globex", "password-reset", function, "network");
+            let all = [
+                owner, privileged, unverified, colleague, incident, grouped, bare, elsewhere,
+            ];
+            // Hours 0 and 1 let different overflow rules fail.
+            for (hour, mut request) in [9, 2, 23, 12, 0, 1, 0, 1].into_iter().zip(all) {
+                request.time = CallTime {
+                    hour,
+                    weekday: Weekday::ALL[usize::from(hour) % 7],
+                };
+                requests.push(request);
+            }
+        }
+        requests
+    }
+
+    #[test]
+    fn slices_decide_as_the_whole_policy_does() {
+        let member_of = groups();
+        let requests = slice_requests(&member_of);
+        let mut kinds = HashMap::new();
+        for source in SLICE_SOURCES {
+            let policy = Policy::parse(source).unwrap_or_else(|e| panic!("{e}\n{source}"));
+            for request in &requests {
+                let decision = policy.decide(request);
+                assert_eq!(
+                    decision,
+                    decide_whole(&policy, request),
+                    "{request:?}\n{source}"
+                );
+                let errored = matches!(&decision, Decision::Deny { reason, .. }
+                    if reason.contains("could not be evaluated"));
+                *kinds.entry((decision.kind(), errored)).or_insert(0) += 1;
+            }
+        }
+        // The requests reach every outcome, failures included.
+        for kind in [
+            (DecisionKind::Allow, false),
+            (DecisionKind::Ask, false),
+            (DecisionKind::Deny, false),
+            (DecisionKind::Deny, true),
+        ] {
+            assert!(kinds.get(&kind).is_some_and(|n| *n > 3), "{kinds:?}");
+        }
+    }
+
+    #[test]
+    fn a_slice_holds_only_the_rules_covering_its_function() {
+        let policy = Policy::default_policy();
+        let names = |function| -> Vec<&str> {
+            policy.slices[&function]
+                .rules
+                .iter()
+                .map(|&i| policy.rules()[i].name())
+                .collect()
+        };
+        assert_eq!(
+            names(HostFunction::AddGroupMember),
+            [
+                "privileged-accounts",
+                "security-incidents",
+                "group-membership"
+            ]
+        );
+        assert_eq!(
+            names(HostFunction::UnlockAccount),
+            [
+                "privileged-accounts",
+                "security-incidents",
+                "owner-self-service"
+            ]
+        );
+        assert_eq!(
+            names(HostFunction::ChatAsk),
+            [
+                "privileged-accounts",
+                "security-incidents",
+                "tickets-and-chat"
+            ]
+        );
+        // Reads have no slice: the policy does not decide them.
+        assert!(!policy.slices.contains_key(&HostFunction::FindUser));
+        assert_eq!(
+            policy.slices.len(),
+            FUNCTIONS.iter().filter(|f| f.is_side_effecting()).count()
+        );
+    }
+
+    /// The context attributes the `when` of a one-rule policy reads.
+    fn reads_of(when: &str) -> ContextReads {
+        let text = cedar_text("r", DecisionKind::Allow, &[], Some(when)).text;
+        let policy = cedar_policy::Policy::parse(None, &text).unwrap();
+        ContextReads::of_policy(&policy.to_pst().unwrap())
+    }
+
+    fn reads(paths: &[&[&str]]) -> ContextReads {
+        paths.iter().fold(ContextReads::NONE, |all, p| {
+            all.union(ContextReads::path(p))
+        })
+    }
+
+    #[test]
+    fn contexts_hold_what_the_conditions_read() {
+        assert_eq!(reads_of("true"), ContextReads::NONE);
+        assert_eq!(
+            reads_of("context.target.privileged"),
+            reads(&[&["target", "privileged"]])
+        );
+        assert_eq!(
+            reads_of(r#"context.group like "Sales *" && !context.requester.verified"#),
+            reads(&[&["group"], &["requester", "verified"]])
+        );
+        assert_eq!(
+            reads_of(r#"context.target.groups.contains("VIP") || context.time.hour < 8"#),
+            reads(&[&["target", "groups"], &["time", "hour"]])
+        );
+        assert_eq!(
+            reads_of(r#"principal == Capdesk::Plugin::"p" && action == action"#),
+            ContextReads::NONE
+        );
+        // A record used whole, asked about with `has`, or reached other than by a
+        // path off `context`, is read whole.
+        assert_eq!(reads_of("context.target has email"), reads(&[&["target"]]));
+        assert_eq!(
+            reads_of("context.ticket == context.ticket"),
+            reads(&[&["ticket"]])
+        );
+        assert_eq!(
+            reads_of(
+                "(if context.requester.verified then context.target else context.target).enabled"
+            ),
+            reads(&[&["requester", "verified"], &["target"]])
+        );
+        assert_eq!(
+            reads_of("[context.time, {t: context.requester}].isEmpty()"),
+            reads(&[&["time"], &["requester"]])
+        );
+        for whole in ["context has group", "context == context", "context.nope"] {
+            assert_eq!(reads_of(whole), ContextReads::ALL, "{whole}");
+        }
+    }
+
+    #[test]
+    fn every_context_attribute_has_its_own_leaf() {
+        let mut seen = ContextReads::NONE;
+        let mut leaves = 0;
+        for (name, attribute) in &CONTEXT {
+            let paths: Vec<Vec<&str>> = match attribute {
+                Attribute::Value(_) => vec![vec![*name]],
+                Attribute::Record(fields) => fields.iter().map(|(f, _)| vec![*name, *f]).collect(),
+            };
+            for path in paths {
+                let leaf = ContextReads::path(&path);
+                assert_eq!(leaf.0.count_ones(), 1, "{path:?}");
+                assert_eq!(seen.0 & leaf.0, 0, "{path:?}");
+                seen = seen.union(leaf);
+                leaves += 1;
+            }
+        }
+        assert_eq!(leaves, CONTEXT_LEAVES);
+        assert_eq!(seen, ContextReads::ALL);
+        // A partial context holds exactly the attributes read.
+        let request = owner_call(HostFunction::UnlockAccount);
+        let partial = reads(&[&["target", "privileged"], &["group"], &["time"]]);
+        let pairs = context_pairs_reading(&request, partial).unwrap();
+        let context = Context::from_pairs(pairs).unwrap();
+        assert_eq!(
+            context.to_string(),
+            format!(
+                r#"{{group: "", target: {{privileged: false}}, time: {{hour: {}, weekday: "{}"}}}}"#,
+                request.time.hour, request.time.weekday
+            )
+        );
+    }
+
+    #[test]
+    fn the_default_policy_builds_small_contexts() {
+        let policy = Policy::default_policy();
+        let base = reads(&[&["target", "privileged"], &["ticket", "category"]]);
+        let owner = base.union(reads(&[
+            &["requester", "verified"],
+            &["requester", "is_target"],
+        ]));
+        for (function, slice) in &policy.slices {
+            let expected = match function.capability() {
+                Capability::IdpUnlock
+                | Capability::IdpPassword
+                | Capability::IdpMfa
+                | Capability::IdpSessions => owner,
+                _ => base,
+            };
+            assert_eq!(slice.reads, expected, "{function}");
+        }
+    }
+
     /// Run with `cargo test --release -- --ignored --nocapture decision_speed`.
     #[test]
     #[ignore]
@@ -2609,5 +3306,56 @@ when = "context.time.hour * 9223372036854775807 > 0"
         }
         let parse = start.elapsed() / 200;
         println!("decide: {per:?} per call; parse default policy: {parse:?}");
+    }
+
+    /// The default policy's typical decisions, timed one by one. Run with
+    /// `cargo test --release -p capdesk --lib policy -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn decision_speed_by_case() {
+        let policy = Policy::default_policy();
+        let unlock = owner_call(HostFunction::UnlockAccount);
+        let member_of = groups();
+        let mut group_add = owner_call(HostFunction::AddGroupMember);
+        if let Some(target) = &mut group_add.target {
+            target.groups = &member_of;
+        }
+        group_add.group = Some("Sales Leads");
+        let mut privileged = owner_call(HostFunction::UnlockAccount);
+        if let Some(target) = &mut privileged.target {
+            target.privileged = true;
+        }
+        let note = owner_call(HostFunction::AddNote);
+        let n: u32 = 50_000;
+        let cases = [
+            ("allow: owner unlock", &unlock, DecisionKind::Allow),
+            ("ask: group add", &group_add, DecisionKind::Ask),
+            ("deny: privileged target", &privileged, DecisionKind::Deny),
+            ("allow: psa.add-note", &note, DecisionKind::Allow),
+        ];
+        for _ in 0..n / 20 {
+            for (_, request, _) in &cases {
+                std::hint::black_box(policy.decide(std::hint::black_box(request)));
+            }
+        }
+        for (name, request, kind) in cases {
+            assert_eq!(policy.decide(request).kind(), kind, "{name}");
+            // The machine may be busy: the fastest of several batches, and the median.
+            let mut batches: Vec<Duration> = (0..25)
+                .map(|_| {
+                    let start = std::time::Instant::now();
+                    for _ in 0..n / 25 {
+                        std::hint::black_box(policy.decide(std::hint::black_box(request)));
+                    }
+                    start.elapsed() / (n / 25)
+                })
+                .collect();
+            batches.sort();
+            println!(
+                "{name}: {:?} per decision (median {:?})",
+                batches[0],
+                batches[batches.len() / 2]
+            );
+        }
     }
 }
