@@ -448,15 +448,22 @@ fn the_audit_log_records_changes_and_calls_and_detects_tampering() {
     assert_eq!(denied["actor"], "plugin:account-unlock");
 
     // Change one byte of the revoke entry in the database file: verify names it.
+    // SQLite may keep stale copies of a page in free pages, so every copy of the
+    // entry's text is changed, not just the first one in the file.
     let revoke = lines.iter().find(|l| l["kind"] == "grant.revoke").unwrap();
     let db = desk.dir.path().join("capdesk.db");
     let mut bytes = std::fs::read(&db).unwrap();
     let needle = br#"["idp.unlock"]"#;
-    let at = bytes
+    let copies: Vec<usize> = bytes
         .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("the entry is in the file");
-    bytes[at + 2] = b'I';
+        .enumerate()
+        .filter(|(_, w)| w == needle)
+        .map(|(at, _)| at)
+        .collect();
+    assert!(!copies.is_empty(), "the entry is in the file");
+    for at in copies {
+        bytes[at + 2] = b'I';
+    }
     std::fs::write(&db, bytes).unwrap();
     let out = desk.run(&["audit", "verify"]);
     assert!(!out.ok, "verify must fail on a tampered log");
