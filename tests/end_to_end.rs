@@ -49,7 +49,7 @@ fn a_verified_lockout_is_resolved_end_to_end() {
             && m["text"]
                 .as_str()
                 .unwrap()
-                .contains("You can sign in again")
+                .contains("you can sign in again now")
     }));
 
     let run = desk.json(&["run", "show", s["run"].as_str().unwrap()]);

@@ -56,8 +56,11 @@ pub mod bindings {
     });
 }
 
+pub mod account;
 pub mod checks;
+pub mod people;
 pub mod triage;
+pub mod wording;
 
 #[cfg(all(feature = "harness", not(target_family = "wasm")))]
 pub mod harness;

@@ -10,7 +10,6 @@
 //! Owns only this crate; everything outside it goes through host calls.
 
 mod catalogue;
-mod people;
 mod request;
 mod triage;
 
@@ -21,8 +20,8 @@ use capdesk_sdk::{
     Effect, Failure, Manifest, Outcome, Playbook, Ticket, chat, export_playbook, idp, log,
 };
 
-use crate::people::Whom;
 use crate::request::{Action, License, Request};
+use capdesk_sdk::people::{self, Whom};
 
 /// The change, for notes and escalations.
 const ACTION: &str = "a license change";

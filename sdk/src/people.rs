@@ -4,9 +4,13 @@
 //! leaver, a new starter, "add him", "Visio for Harry", several addresses): the
 //! playbook then asks the requester rather than guess. Also reads who the requester
 //! named when they answer that question. Pure.
+//!
+//! For requests about access (licences, groups, shared mailboxes) that often name other
+//! people. Sign-in playbooks use [`crate::account::settle`], which also verifies the
+//! requester and looks the account up.
 
-use capdesk_sdk::Ticket;
-use capdesk_sdk::triage::Signals;
+use crate::Ticket;
+use crate::triage::Signals;
 
 /// What the words say about whose account to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,7 +230,7 @@ pub fn from_answer(answer: &str, requester: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capdesk_sdk::Person;
+    use crate::Person;
 
     fn ticket(body: &str) -> Ticket {
         Ticket {
