@@ -66,6 +66,8 @@ pub enum Failure {
     Invalid(String),
     #[error("upstream failure: {0}")]
     Upstream(String),
+    #[error("done only in part: {0}")]
+    Incomplete(String),
 }
 
 impl From<ConnectorError> for Failure {
@@ -792,7 +794,17 @@ impl Guard {
                      You will be asked to choose a new password when you sign in.",
                     secret.expose()
                 );
-                chat.send(&owner.email, &message).await?;
+                // The password is already changed: a delivery that fails must say so, or
+                // the technician would be told nothing happened while the old password
+                // no longer works.
+                chat.send(&owner.email, &message).await.map_err(|e| {
+                    Failure::Incomplete(format!(
+                        "the password of {} was reset, but the temporary password could not be \
+                         delivered ({e}); the old password no longer works: reset it again and \
+                         give the new one to the owner in person",
+                        owner.email
+                    ))
+                })?;
                 Ok(delivery(owner.email))
             },
         )

@@ -238,6 +238,7 @@ pub fn failure_outcome(failure: &Failure, action: &str, account: &str) -> Outcom
         Failure::Invalid(why) => format!(
             "the directory refused {action} of {account} as invalid ({why}); nothing was changed"
         ),
+        Failure::Incomplete(why) => format!("{action} of {account} was done only in part: {why}"),
         Failure::Denied(_) | Failure::Rejected(_) => failure.describe(),
     })
 }

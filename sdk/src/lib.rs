@@ -206,6 +206,7 @@ impl Failure {
             Failure::NotFound(m) => format!("not found: {m}"),
             Failure::Invalid(m) => format!("invalid request: {m}"),
             Failure::Upstream(m) => format!("the connected system failed: {m}"),
+            Failure::Incomplete(m) => format!("done only in part: {m}"),
         }
     }
 }

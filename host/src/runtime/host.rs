@@ -87,6 +87,7 @@ impl types::Host for RunState {
             guard::Failure::NotFound(m) => WitFailure::NotFound(m),
             guard::Failure::Invalid(m) => WitFailure::Invalid(m),
             guard::Failure::Upstream(m) => WitFailure::Upstream(m),
+            guard::Failure::Incomplete(m) => WitFailure::Incomplete(m),
         })
     }
 }

@@ -88,10 +88,16 @@ impl Playbook for PasswordReset {
                         ),
                     );
                 }
-                account.log.done(format!(
-                    "tried {ACTION} of {target}: {}; nothing was changed",
-                    failure.describe()
-                ));
+                account.log.done(match failure {
+                    // The password was changed: say so, never "nothing was changed".
+                    Failure::Incomplete(_) => {
+                        format!("{ACTION} of {target}: {}", failure.describe())
+                    }
+                    _ => format!(
+                        "tried {ACTION} of {target}: {}; nothing was changed",
+                        failure.describe()
+                    ),
+                });
                 account.log.write(ticket);
                 return Ok(outcome);
             }

@@ -398,6 +398,33 @@ async fn a_directory_failure_escalates_and_says_nothing_changed() {
 }
 
 #[tokio::test]
+async fn a_password_set_but_not_delivered_is_escalated_as_changed() {
+    let report = bob()
+        .ticket(
+            ticket("bob@acme.test")
+                .subject("password expired")
+                .verified(),
+        )
+        .upstream_failure("chat.send")
+        .run()
+        .await;
+    report
+        .assert_status("escalated")
+        .assert_reason_contains("was reset, but the temporary password could not be delivered")
+        .assert_reason_contains("the old password no longer works")
+        .assert_note(
+            Visibility::Internal,
+            "a password reset of bob@acme.test: done only in part",
+        )
+        .assert_user("bob@acme.test", |u| assert!(u.must_change_password));
+    assert!(
+        !report.reason().contains("nothing was changed"),
+        "the password did change: {}",
+        report.reason()
+    );
+}
+
+#[tokio::test]
 async fn a_reset_whose_sign_out_fails_is_resolved_with_a_follow_up_for_the_technician() {
     bob()
         .ticket(
