@@ -20,7 +20,20 @@ pub async fn resolve(
     let mut people: Vec<String> = Vec::new();
     for spec in specs {
         match spec {
-            ApproverSpec::Manager => people.extend(target.and_then(|t| t.manager.clone())),
+            ApproverSpec::Manager => match target.and_then(|t| t.manager.as_deref()) {
+                // A manager asking for a change to their own report cannot approve it:
+                // the next level up does, as in any approval chain.
+                Some(manager) if manager.trim().eq_ignore_ascii_case(requester.trim()) => {
+                    match idp.find_user(manager).await {
+                        Ok(boss) => people.extend(boss.manager),
+                        Err(e) => {
+                            tracing::warn!(%manager, "the manager's manager could not be read: {e}")
+                        }
+                    }
+                }
+                Some(manager) => people.push(manager.to_string()),
+                None => {}
+            },
             ApproverSpec::DepartmentHead => people.extend(
                 target
                     .and_then(|t| t.department.as_deref())

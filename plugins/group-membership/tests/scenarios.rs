@@ -193,6 +193,27 @@ async fn someone_named_in_words_is_asked_for_and_told() {
 }
 
 #[tokio::test]
+async fn a_manager_asking_for_their_report_is_approved_one_level_up() {
+    Scenario::new()
+        .user(user("max@acme.test").name("Max Mole").manager("ceo@acme.test"))
+        .user(user("jay@acme.test").manager("max@acme.test"))
+        .ticket(
+            ticket("max@acme.test")
+                .subject("Security group")
+                .body("Please add jay@acme.test to the SG-Finance-ReadOnly security group.")
+                .verified(),
+        )
+        .approve_as("ceo@acme.test")
+        .run()
+        .await
+        .assert_approval_asked("group-membership")
+        .assert_status("resolved")
+        .assert_user("jay@acme.test", |u| {
+            assert!(in_group(u, "SG-Finance-ReadOnly"))
+        });
+}
+
+#[tokio::test]
 async fn each_named_group_gets_its_own_change_and_approval() {
     acme()
         .user(
