@@ -46,6 +46,53 @@ async fn a_new_phone_gets_mfa_reset_sessions_revoked_and_instructions() {
         });
 }
 
+/// The default policy lets a verified owner re-enroll; a tenant may want the manager
+/// to approve every MFA reset.
+const MANAGER_APPROVES_MFA_RESETS: &str = r#"
+[[rule]]
+name = "privileged-accounts"
+deny = ["*"]
+when = "context.target.privileged"
+
+[[rule]]
+name = "mfa-resets-need-the-manager"
+ask = ["idp.mfa"]
+approvers = ["manager"]
+
+[[rule]]
+name = "sign-outs-and-closeouts"
+allow = ["idp.sessions", "idp.verify", "psa.write", "chat.send", "chat.ask"]
+"#;
+
+#[tokio::test]
+async fn an_mfa_reset_the_manager_rejects_is_escalated_and_changes_nothing() {
+    Scenario::new()
+        .user(
+            user("ann@acme.test")
+                .name("Ann Archer")
+                .mfa("authenticator-app")
+                .manager("max@acme.test"),
+        )
+        .user(user("max@acme.test").name("Max Mole"))
+        .policy(MANAGER_APPROVES_MFA_RESETS)
+        .ticket(
+            ticket("ann@acme.test")
+                .subject("New phone authenticator")
+                .body("Got a new phone and the authenticator app didn't carry over.")
+                .verified(),
+        )
+        .reject()
+        .run()
+        .await
+        .assert_approval_asked("mfa-resets-need-the-manager")
+        .assert_status("escalated")
+        .assert_reason_contains("not approved")
+        .assert_not_called("idp.revoke-sessions")
+        .assert_user("ann@acme.test", |u| {
+            assert_eq!(u.user.mfa_methods, ["authenticator-app"]);
+        });
+}
+
 #[tokio::test]
 async fn a_stolen_phone_also_gets_a_security_review_note() {
     let report = ann()
