@@ -645,3 +645,38 @@ fn a_tenant_can_word_a_closeout_its_own_way() {
         false
     );
 }
+
+#[test]
+fn the_triage_threshold_decides_what_is_unmatched() {
+    let desk = Desk::new().with_tenant("acme");
+    locked_user(&desk, "acme", "ann@acme.test");
+    let strict = desk.json(&[
+        "--triage-threshold",
+        "0.99",
+        "ticket",
+        "submit",
+        "acme",
+        "--from",
+        "ann@acme.test",
+        "--subject",
+        "locked out",
+        "--verified",
+    ]);
+    assert_eq!(strict["status"], "unmatched", "{strict}");
+    let best = strict["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["score"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(best > 0.5 && best < 0.99, "{strict}");
+    let user = desk.json(&["sandbox", "user", "show", "acme", "ann@acme.test"]);
+    assert_eq!(user["locked"], true, "an unmatched ticket changes nothing");
+
+    let normal = desk.submit("acme", "ann@acme.test", "locked out");
+    assert_eq!(normal["status"], "resolved", "{normal}");
+
+    let out = desk.run(&["--triage-threshold", "1.5", "tenant", "list"]);
+    assert!(!out.ok);
+    assert!(out.stderr.contains("between 0 and 1"), "{}", out.stderr);
+}

@@ -37,6 +37,17 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// The lowest triage score that lets a plugin take a ticket (0 to 1); a ticket no
+    /// plugin scores this high is `unmatched` and goes to a technician.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPDESK_TRIAGE_THRESHOLD",
+        default_value_t = crate::engine::DEFAULT_TRIAGE_THRESHOLD,
+        value_parser = parse_threshold
+    )]
+    pub triage_threshold: f32,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -118,6 +129,51 @@ pub enum Command {
     Audit(AuditCommand),
     /// Set up a demo tenant in a fresh temporary data dir and run a scripted set of tickets.
     Demo,
+    /// Serve the HTTP API (and, on a fresh data dir, seed the demo tenant and print the
+    /// first admin token).
+    Serve(ServeArgs),
+    /// API tokens for the HTTP API.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0 picks a free one and prints it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Do not seed the demo tenant into a fresh data dir.
+    #[arg(long)]
+    pub no_demo: bool,
+    /// Runs executed at once.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Tickets one tenant may have waiting for a worker before the API answers 429.
+    #[arg(long, default_value_t = 1000)]
+    pub queue_per_tenant: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print it (once: only its hash is kept).
+    Create {
+        #[arg(long, value_enum)]
+        role: crate::store::tokens::Role,
+        /// The one tenant it is for (required for approvers; technicians without it
+        /// reach every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The person (email) it acts as when answering or approving.
+        #[arg(long)]
+        person: Option<String>,
+        /// What it is for, to recognise it in `token list`.
+        #[arg(long, default_value = "api token")]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its id.
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -284,6 +340,16 @@ pub enum RunCommand {
     Show { id: String },
 }
 
+fn parse_threshold(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
+        _ => Err(format!(
+            "`{s}` is not a score between 0 and 1 (the default is {})",
+            crate::engine::DEFAULT_TRIAGE_THRESHOLD
+        )),
+    }
+}
+
 fn parse_field(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -316,10 +382,22 @@ pub(crate) fn emit<T: Serialize>(
 
 /// Run one command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Demo = cli.command {
-        return crate::demo::run(cli.json).await;
+    match cli.command {
+        Command::Demo => return crate::demo::run(cli.json).await,
+        Command::Serve(args) => {
+            let options = crate::serve::ServeOptions {
+                listen: args.listen,
+                demo: !args.no_demo,
+                workers: args.workers,
+                queue_per_tenant: args.queue_per_tenant,
+                triage_threshold: cli.triage_threshold,
+            };
+            return crate::serve::serve(&cli.data, options).await;
+        }
+        _ => {}
     }
-    let desk = Desk::open(&cli.data).await?;
+    let mut desk = Desk::open(&cli.data).await?;
+    desk.triage_threshold = cli.triage_threshold;
     let result = execute(&desk, cli.json, cli.command).await;
     desk.store.close().await;
     result
@@ -327,7 +405,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Demo => unreachable!("handled above"),
+        Command::Demo | Command::Serve(_) => unreachable!("handled above"),
+        Command::Token(cmd) => token(desk, json, cmd).await,
         Command::Tenant(TenantCommand::Add { id, name }) => {
             let name = name.unwrap_or_else(|| id.clone());
             let tenant = desk.store.add_tenant(&id, &name).await?;
@@ -361,7 +440,7 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
                         .with_context(|| format!("installing {}", file.display()))?,
                 ]
             };
-            let out: Vec<_> = installed.iter().map(plugin_json).collect();
+            let out: Vec<_> = installed.iter().map(crate::views::plugin).collect();
             emit(json, &out, || {
                 installed
                     .iter()
@@ -410,7 +489,7 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
         }
         Command::Plugin(PluginCommand::List) => {
             let plugins = desk.store.plugins().await?;
-            let out: Vec<_> = plugins.iter().map(plugin_json).collect();
+            let out: Vec<_> = plugins.iter().map(crate::views::plugin).collect();
             emit(json, &out, || {
                 if plugins.is_empty() {
                     return "no plugins installed; `capdesk plugin install --bundled` installs the bundled ones".into();
@@ -432,46 +511,19 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
             capabilities,
             all,
         } => {
-            desk.store.tenant(&tenant).await?;
-            let record = desk.store.plugin(&plugin).await?;
-            let caps = if all {
-                desk.grant_all(&tenant, &plugin).await?
-            } else {
-                let caps = parse_capabilities(&capabilities)?;
-                let manifest = crate::runtime::Manifest::of(&record)?;
-                let unrequested: Vec<&str> = caps
-                    .iter()
-                    .filter(|c| !manifest.capabilities.contains(c))
-                    .map(|c| c.name())
-                    .collect();
-                if !unrequested.is_empty() {
-                    anyhow::bail!(
-                        "plugin {plugin} does not ask for {}; it asks for: {}",
-                        unrequested.join(", "),
-                        manifest
-                            .capabilities
-                            .iter()
-                            .map(|c| c.name())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
-                desk.store.grant(&tenant, &plugin, &caps).await?;
-                caps
-            };
-            let granted = desk.store.granted(&tenant, &plugin).await?;
+            let caps = parse_capabilities(&capabilities)?;
+            let granted = desk
+                .grant(&tenant, &plugin, (!all).then_some(caps.as_slice()))
+                .await?;
+            let given = if all { &granted } else { &caps };
             emit(
                 json,
                 &json!({ "tenant": tenant, "plugin": plugin, "granted": granted }),
                 || {
                     format!(
                         "granted {} to {plugin} for {tenant}; it now holds: {}",
-                        caps.iter().map(|c| c.name()).collect::<Vec<_>>().join(", "),
-                        granted
-                            .iter()
-                            .map(|c| c.name())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        crate::admin::names(given),
+                        crate::admin::names(&granted)
                     )
                 },
             )
@@ -481,69 +533,35 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
             plugin,
             capabilities,
         } => {
-            desk.store.tenant(&tenant).await?;
-            desk.store.plugin(&plugin).await?;
             let caps = parse_capabilities(&capabilities)?;
-            desk.store.revoke(&tenant, &plugin, &caps).await?;
-            let granted = desk.store.granted(&tenant, &plugin).await?;
+            let granted = desk.revoke(&tenant, &plugin, &caps).await?;
             emit(
                 json,
                 &json!({ "tenant": tenant, "plugin": plugin, "granted": granted }),
                 || {
                     format!(
                         "revoked {} from {plugin} for {tenant}; it now holds: {}",
-                        capabilities.join(", "),
-                        if granted.is_empty() {
-                            "nothing".to_string()
-                        } else {
-                            granted
-                                .iter()
-                                .map(|c| c.name())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        }
+                        crate::admin::names(&caps),
+                        crate::admin::names(&granted)
                     )
                 },
             )
         }
         Command::Grants { tenant } => {
-            desk.store.tenant(&tenant).await?;
-            let mut rows = Vec::new();
-            for p in desk.store.plugins().await? {
-                let manifest = crate::runtime::Manifest::of(&p)?;
-                let granted = desk.store.granted(&tenant, &p.id).await?;
-                let missing: Vec<Capability> = manifest
-                    .capabilities
-                    .iter()
-                    .filter(|c| !granted.contains(c))
-                    .copied()
-                    .collect();
-                rows.push(
-                    json!({ "plugin": p.id, "granted": granted, "requested_not_granted": missing }),
-                );
-            }
+            let rows = desk.grant_matrix(&tenant).await?;
             emit(json, &rows, || {
+                let list = |caps: &[Capability]| match caps {
+                    [] => "-".to_string(),
+                    caps => caps.iter().map(|c| c.name()).collect::<Vec<_>>().join(" "),
+                };
                 rows.iter()
                     .map(|r| {
-                        let list = |v: &serde_json::Value| {
-                            let items: Vec<&str> = v
-                                .as_array()
-                                .into_iter()
-                                .flatten()
-                                .filter_map(|x| x.as_str())
-                                .collect();
-                            if items.is_empty() {
-                                "-".to_string()
-                            } else {
-                                items.join(" ")
-                            }
-                        };
                         format!(
                             "{:<20} granted: {}\n{:<20} not granted: {}\n",
-                            r["plugin"].as_str().unwrap_or_default(),
-                            list(&r["granted"]),
+                            r.plugin,
+                            list(&r.granted),
                             "",
-                            list(&r["requested_not_granted"])
+                            list(&r.requested_not_granted)
                         )
                     })
                     .collect()
@@ -667,29 +685,7 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
         Command::Run(RunCommand::Show { id }) => {
             let run = desk.store.run(parse_run_id(&id)?).await?;
             let journal = desk.store.journal(run.id).await?;
-            let scores: serde_json::Value = serde_json::from_str(&run.scores).unwrap_or_default();
-            let calls: Vec<serde_json::Value> = journal
-                .iter()
-                .map(|e| {
-                    json!({
-                        "seq": e.seq,
-                        "function": e.function,
-                        "capability": e.capability,
-                        "arguments": serde_json::from_str::<serde_json::Value>(&e.args).unwrap_or_default(),
-                        "decision": e.decision,
-                        "state": e.state,
-                        "result": serde_json::from_str::<serde_json::Value>(&e.result).unwrap_or_default(),
-                        "at": e.at,
-                    })
-                })
-                .collect();
-            let out = json!({
-                "run": run_label(run.id), "tenant": run.tenant, "ticket": ticket_label(run.ticket),
-                "plugin": run.plugin, "plugin_version": run.plugin_version, "plugin_hash": run.plugin_hash,
-                "status": run.status, "mode": run.mode, "reason": run.reason, "scores": scores, "guest_us": run.guest_us,
-                "started_at": run.started_at, "finished_at": run.finished_at, "calls": calls,
-                "waiting_for": run.waiting_for.as_deref().and_then(|w| serde_json::from_str::<serde_json::Value>(w).ok()),
-            });
+            let out = crate::views::run(&run, &journal);
             emit(json, &out, || {
                 let mut s = format!(
                     "{} for {} ({}): {} by {}\nreason: {}\nguest time: {} µs\n\n",
@@ -716,16 +712,6 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
             })
         }
     }
-}
-
-fn plugin_json(p: &crate::store::InstalledPlugin) -> serde_json::Value {
-    let manifest: serde_json::Value = serde_json::from_str(&p.manifest).unwrap_or_default();
-    let imports: serde_json::Value = serde_json::from_str(&p.imports).unwrap_or_default();
-    json!({
-        "id": p.id, "version": p.version, "category": p.category, "description": p.description,
-        "hash": p.hash, "size_bytes": p.size_bytes, "installed_at": p.installed_at,
-        "capabilities": manifest["capabilities"], "imports": imports,
-    })
 }
 
 async fn sandbox(desk: &Desk, json: bool, cmd: SandboxCommand) -> anyhow::Result<()> {
@@ -978,18 +964,7 @@ async fn ticket(desk: &Desk, json: bool, cmd: TicketCommand) -> anyhow::Result<(
                 .get_ticket(&ticket_label(number))
                 .await?;
             let runs = desk.store.runs_of_ticket(number).await?;
-            let runs_json: Vec<_> = runs
-                .iter()
-                .map(|r| json!({ "run": run_label(r.id), "plugin": r.plugin, "status": r.status, "reason": r.reason }))
-                .collect();
-            let out = json!({
-                "ticket": record.ticket.id, "tenant": tenant, "status": record.status,
-                "subject": record.ticket.details.subject, "body": record.ticket.details.body,
-                "requester": record.ticket.details.requester, "channel": record.ticket.details.channel,
-                "requester_verified": record.ticket.details.requester_verified,
-                "fields": record.ticket.details.fields, "parent": record.parent,
-                "notes": record.notes, "runs": runs_json,
-            });
+            let out = crate::views::ticket(&tenant, &record, &runs);
             emit(json, &out, || {
                 let t = &record.ticket;
                 let mut s = format!(
@@ -1044,6 +1019,73 @@ async fn ticket(desk: &Desk, json: bool, cmd: TicketCommand) -> anyhow::Result<(
                         )
                     })
                     .collect()
+            })
+        }
+    }
+}
+
+async fn token(desk: &Desk, json: bool, cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create {
+            role,
+            tenant,
+            person,
+            name,
+        } => {
+            let (token, secret) = desk
+                .store
+                .create_token(crate::store::tokens::NewToken {
+                    role,
+                    tenant: tenant.as_deref(),
+                    person: person.as_deref(),
+                    name: &name,
+                })
+                .await?;
+            emit(json, &json!({ "token": token, "secret": secret }), || {
+                format!(
+                    "created token {} ({} {}); it is shown only now:\n{secret}",
+                    token.id,
+                    token.role.name(),
+                    token
+                        .tenant
+                        .as_deref()
+                        .map_or("for every tenant".to_string(), |t| format!(
+                            "for tenant {t}"
+                        ))
+                )
+            })
+        }
+        TokenCommand::List => {
+            let tokens = desk.store.tokens().await?;
+            emit(json, &tokens, || {
+                if tokens.is_empty() {
+                    return "no API tokens; create one with `capdesk token create --role admin`"
+                        .into();
+                }
+                tokens
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{:<4} {:<11} {:<16} {:<28} {}{}\n",
+                            t.id,
+                            t.role.name(),
+                            t.tenant.as_deref().unwrap_or("*"),
+                            t.person.as_deref().unwrap_or("-"),
+                            t.name,
+                            if t.revoked_at.is_some() {
+                                " (revoked)"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
+                    .collect()
+            })
+        }
+        TokenCommand::Revoke { id } => {
+            let token = desk.store.revoke_token(id).await?;
+            emit(json, &token, || {
+                format!("revoked token {} ({})", token.id, token.name)
             })
         }
     }

@@ -97,28 +97,22 @@ const STEPS: &[Step] = &[
     },
 ];
 
-/// Run the demo and print what happened to each ticket.
-pub async fn run(json: bool) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("capdesk-demo-{}", uuid::Uuid::now_v7()));
-    let desk = Desk::open(&dir).await?;
-    let say = |s: String| {
-        if !json {
-            println!("{s}");
-        }
-    };
-    say(format!("capdesk demo, data dir {}\n", dir.display()));
-
+/// Set up the demo tenant in `desk`: the tenant (in auto mode), the bundled plugins
+/// installed and granted everything they ask for, and a small sandbox directory.
+/// Returns what was done, a line each. `capdesk serve` seeds a fresh data dir with it.
+pub async fn seed(desk: &Desk) -> anyhow::Result<Vec<String>> {
+    let mut said = Vec::new();
     desk.store.add_tenant(TENANT, "Demo Co").await?;
     for p in desk.install_bundled().await? {
         desk.grant_all(TENANT, &p.id).await?;
-        say(format!(
+        said.push(format!(
             "installed plugin {} {} and granted it everything it asks for",
             p.id, p.version
         ));
     }
     // New tenants start in shadow mode; the demo shows what auto mode does.
     desk.store.set_mode(TENANT, "*", Mode::Auto).await?;
-    say(format!(
+    said.push(format!(
         "set every category of {TENANT} to auto mode: the default policy decides each action\n"
     ));
     let sandbox = desk.sandbox(TENANT);
@@ -172,12 +166,30 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
             ..NewUser::default()
         })
         .await?;
-    say(format!(
+    said.push(format!(
         "seeded {} users in the sandbox directory (ann and carol are locked out; carol manages \
          everyone; fiona approves licenses; dave has a phone on file for identity codes), and \
          the finance shared mailbox\n",
         users.len() + 1
     ));
+    Ok(said)
+}
+
+/// Run the demo and print what happened to each ticket.
+pub async fn run(json: bool) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("capdesk-demo-{}", uuid::Uuid::now_v7()));
+    let desk = Desk::open(&dir).await?;
+    let say = |s: String| {
+        if !json {
+            println!("{s}");
+        }
+    };
+    say(format!("capdesk demo, data dir {}\n", dir.display()));
+
+    for line in seed(&desk).await? {
+        say(line);
+    }
+    let sandbox = desk.sandbox(TENANT);
 
     let mut results = Vec::new();
     for step in STEPS {

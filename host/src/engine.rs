@@ -150,13 +150,28 @@ pub struct WaitingFor {
     pub choices: Vec<String>,
 }
 
+/// Someone who may not answer or approve tried to; the attempt was audited.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// The request does not fit the run or approval as it is now (answered already, not
+/// waiting, waiting for something else).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Conflict(pub String);
+
+/// Parsed policies by tenant, with the source each was parsed from (a changed source
+/// is parsed again); shared by every handle of one desk.
+type PolicyCache = Arc<Mutex<HashMap<String, (String, Arc<Policy>)>>>;
+
 /// capdesk: the store, the runtime and the tenants' connectors, wired together.
 pub struct Desk {
     pub store: Store,
     pub runtime: Arc<Runtime>,
     pub triage_threshold: f32,
     /// Parsed policies by tenant, with the source they were parsed from.
-    policies: Mutex<HashMap<String, (String, Arc<Policy>)>>,
+    policies: PolicyCache,
 }
 
 impl Desk {
@@ -169,8 +184,20 @@ impl Desk {
             store,
             runtime,
             triage_threshold: DEFAULT_TRIAGE_THRESHOLD,
-            policies: Mutex::new(HashMap::new()),
+            policies: Arc::default(),
         })
+    }
+
+    /// This desk, naming `actor` in the audit entries of the changes made through it
+    /// (an API token rather than the command line's user). Shares the runtime, the
+    /// database and the parsed policies.
+    pub fn acting_as(&self, actor: String) -> Desk {
+        Desk {
+            store: self.store.acting_as(actor),
+            runtime: self.runtime.clone(),
+            triage_threshold: self.triage_threshold,
+            policies: self.policies.clone(),
+        }
     }
 
     /// The tenant's policy: its own file, or the default.
@@ -420,26 +447,31 @@ impl Desk {
                     .approval_of_run(run)
                     .await?
                     .map_or("ID".into(), |a| approval_label(a.id));
-                anyhow::bail!(
+                return Err(Conflict(format!(
                     "run {} waits for an approval, not an answer: use `capdesk approve {id}` or `capdesk reject {id}`",
                     run_label(run),
-                )
+                ))
+                .into());
             }
-            (status, _) => anyhow::bail!(
-                "run {} is {status}, not waiting for an answer",
-                run_label(run)
-            ),
+            (status, _) => {
+                return Err(Conflict(format!(
+                    "run {} is {status}, not waiting for an answer",
+                    run_label(run)
+                ))
+                .into());
+            }
         };
         if !by.trim().eq_ignore_ascii_case(&waiting.to) {
             self.store
                 .audit_refusal(&row.tenant, run, by, "only the person asked can answer")
                 .await?;
-            anyhow::bail!(
+            return Err(Refused(format!(
                 "only {} can answer run {} (it asked them: {}); {by} was refused and the attempt recorded",
                 waiting.to,
                 run_label(run),
                 waiting.question
-            );
+            ))
+            .into());
         }
         let text = text.trim();
         let answer = if waiting.choices.is_empty() {
@@ -484,11 +516,12 @@ impl Desk {
                     "only the challenged requester can answer",
                 )
                 .await?;
-            anyhow::bail!(
+            return Err(Refused(format!(
                 "only {} can answer the identity challenge of run {}; {by} was refused and the attempt recorded",
                 challenge.to,
                 run_label(run)
-            );
+            ))
+            .into());
         }
         let ticket = ticket_label(row.ticket);
         let to = &challenge.to;
@@ -562,16 +595,17 @@ impl Desk {
     ) -> anyhow::Result<Submission> {
         let row = self.store.approval(id).await?;
         if row.status != "pending" {
-            anyhow::bail!(
+            return Err(Conflict(format!(
                 "approval {} is {} already (by {}); nothing was changed",
                 approval_label(id),
                 row.status,
                 row.answered_by.as_deref().unwrap_or("the timeout")
-            );
+            ))
+            .into());
         }
         if let Some(why) = approvals::refusal(&row, by) {
             self.store.audit_approval_refusal(&row, by, &why).await?;
-            anyhow::bail!("{why}; the attempt was refused and recorded");
+            return Err(Refused(format!("{why}; the attempt was refused and recorded")).into());
         }
         let comment = comment.map(str::trim).filter(|c| !c.is_empty());
         let row = self

@@ -2,6 +2,8 @@
 //! sandboxed WebAssembly playbooks; the host exposes capability-scoped identity, PSA and
 //! chat functions, and every call goes through the tenant's grants.
 
+pub mod admin;
+pub mod api;
 pub mod approvals;
 pub mod audit;
 pub mod bundled;
@@ -19,4 +21,7 @@ pub mod mode;
 pub mod owner;
 pub mod policy;
 pub mod runtime;
+pub mod serve;
 pub mod store;
+pub mod views;
+pub mod workers;

@@ -20,6 +20,7 @@ use crate::owner;
 
 pub mod approvals;
 mod guardrails;
+pub mod tokens;
 
 pub use approvals::{ApprovalRow, NewApproval};
 

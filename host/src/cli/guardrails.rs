@@ -100,26 +100,14 @@ pub async fn policy(desk: &Desk, json: bool, cmd: PolicyCommand) -> anyhow::Resu
             })
         }
         PolicyCommand::Show { tenant } => {
-            desk.store.tenant(&tenant).await?;
-            let own = desk.store.policy_source(&tenant).await?;
-            let policy = desk.policy(&tenant).await?;
-            let rules: Vec<_> = policy
-                .rules()
-                .iter()
-                .map(|r| r.name().to_string())
-                .collect();
-            let out = json!({
-                "tenant": tenant, "default": own.is_none(), "rules": rules,
-                "approval_timeout_secs": policy.approval_timeout().as_secs(),
-                "source": policy.source(),
-            });
-            emit(json, &out, || {
-                let origin = if own.is_some() {
-                    format!("# policy of {tenant}")
-                } else {
+            let view = desk.policy_view(&tenant).await?;
+            emit(json, &view, || {
+                let origin = if view.default {
                     format!("# {tenant} uses the default policy")
+                } else {
+                    format!("# policy of {tenant}")
                 };
-                format!("{origin}\n{}", policy.source())
+                format!("{origin}\n{}", view.source)
             })
         }
         PolicyCommand::Check { file } => {
@@ -151,10 +139,7 @@ pub async fn mode(desk: &Desk, json: bool, cmd: ModeCommand) -> anyhow::Result<(
         } => {
             let mode: Mode = mode.parse()?;
             let category = category.trim();
-            if category != "*" {
-                crate::store::validate_id("category", category)?;
-            }
-            desk.store.set_mode(&tenant, category, mode).await?;
+            desk.set_mode(&tenant, category, mode).await?;
             emit(
                 json,
                 &json!({ "tenant": tenant, "category": category, "mode": mode }),
@@ -251,17 +236,7 @@ pub async fn approvals(desk: &Desk, json: bool, tenant: Option<&str>) -> anyhow:
         desk.store.tenant(t).await?;
     }
     let pending = desk.store.pending_approvals(tenant).await?;
-    let out: Vec<_> = pending
-        .iter()
-        .map(|a| {
-            json!({
-                "id": approval_label(a.id), "tenant": a.tenant, "run": run_label(a.run),
-                "ticket": ticket_label(a.ticket), "summary": a.summary, "rule": a.rule,
-                "requester": a.requester, "approvers": a.approver_emails(),
-                "requested_at": a.requested_at, "expires_at": a.expires_at,
-            })
-        })
-        .collect();
+    let out: Vec<_> = pending.iter().map(crate::views::approval).collect();
     emit(json, &out, || {
         if pending.is_empty() {
             return "no pending approvals".into();

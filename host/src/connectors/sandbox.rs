@@ -33,8 +33,10 @@ pub struct Sandbox {
     faults: Arc<tokio::sync::OnceCell<Vec<(String, String)>>>,
 }
 
-/// A user to create in the sandbox directory.
-#[derive(Debug, Clone, Default)]
+/// A user to create in the sandbox directory (the API takes it as JSON; only `email`
+/// is required).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NewUser {
     pub email: String,
     pub name: String,

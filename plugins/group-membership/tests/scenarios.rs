@@ -195,7 +195,11 @@ async fn someone_named_in_words_is_asked_for_and_told() {
 #[tokio::test]
 async fn a_manager_asking_for_their_report_is_approved_one_level_up() {
     Scenario::new()
-        .user(user("max@acme.test").name("Max Mole").manager("ceo@acme.test"))
+        .user(
+            user("max@acme.test")
+                .name("Max Mole")
+                .manager("ceo@acme.test"),
+        )
         .user(user("jay@acme.test").manager("max@acme.test"))
         .ticket(
             ticket("max@acme.test")

@@ -1,0 +1,325 @@
+//! The technician's side of the API: submit and read tickets, read runs with their
+//! journal, answer a waiting run's question, the escalation queue, and approval
+//! requests (list, read, approve, reject). Runs go through the run queue; reads check
+//! the token's tenant before they show anything.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Api;
+use super::auth::Caller;
+use super::error::{ApiError, Body};
+use crate::connectors::{NewTicket, Person, TicketStatus};
+use crate::engine::Submission;
+use crate::store::approvals::Answer;
+use crate::store::tokens::Role;
+use crate::store::{parse_approval_id, parse_run_id, parse_ticket_id};
+
+/// A ticket as the API takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketRequest {
+    /// The requester's email.
+    from: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    body: String,
+    /// `api` unless said (`chat`, `email`, `portal`, ...).
+    #[serde(default)]
+    channel: Option<String>,
+    /// The integration already proved who the requester is.
+    #[serde(default)]
+    verified: bool,
+    /// Intake form fields (`target`, `group`, ...).
+    #[serde(default)]
+    fields: std::collections::BTreeMap<String, String>,
+}
+
+/// Submit a ticket: it is recorded, triaged and run; the answer is the outcome.
+pub async fn submit(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Body(req): Body<TicketRequest>,
+) -> Result<(StatusCode, Json<Submission>), ApiError> {
+    caller.require(&[Role::Admin, Role::Technician], "submitting a ticket")?;
+    caller.tenant(&tenant)?;
+    if !req.from.contains('@') {
+        return Err(ApiError::bad_request(format!(
+            "`from` must be the requester's email address, not {:?}",
+            req.from
+        )));
+    }
+    let ticket = NewTicket {
+        subject: req.subject,
+        body: req.body,
+        requester: Person {
+            email: req.from.trim().to_string(),
+            name: req.name,
+        },
+        channel: req.channel.unwrap_or_else(|| "api".into()),
+        requester_verified: req.verified,
+        fields: req.fields.into_iter().collect(),
+    };
+    let desk = caller.desk;
+    let t = tenant.clone();
+    let submission = api
+        .queued(&tenant, async move { desk.submit(&t, ticket).await })
+        .await?;
+    Ok((StatusCode::CREATED, Json(submission)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    tenant: Option<String>,
+}
+
+/// A tenant's tickets, newest first.
+pub async fn tickets(
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Admin, Role::Technician], "listing tickets")?;
+    caller.tenant(&tenant)?;
+    caller.desk.store.tenant(&tenant).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let records = caller
+        .desk
+        .sandbox(&tenant)
+        .tickets(limit)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let out: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "ticket": r.ticket.id, "status": r.status, "subject": r.ticket.details.subject,
+                "requester": r.ticket.details.requester, "channel": r.ticket.details.channel,
+            })
+        })
+        .collect();
+    Ok(Json(json!(out)))
+}
+
+/// A ticket with its notes and runs.
+pub async fn ticket(caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Admin, Role::Technician], "reading a ticket")?;
+    let number = parse_ticket_id(&id)?;
+    let tenant = caller.desk.store.ticket_tenant(number).await?;
+    caller.tenant(&tenant)?;
+    let record = caller
+        .desk
+        .connectors(&tenant)
+        .psa
+        .get_ticket(&id)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let runs = caller.desk.store.runs_of_ticket(number).await?;
+    Ok(Json(crate::views::ticket(&tenant, &record, &runs)))
+}
+
+/// A run with every call it made.
+pub async fn run(caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Admin, Role::Technician], "reading a run")?;
+    let run = caller.desk.store.run(parse_run_id(&id)?).await?;
+    caller.tenant(&run.tenant)?;
+    let journal = caller.desk.store.journal(run.id).await?;
+    Ok(Json(crate::views::run(&run, &journal)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    text: String,
+}
+
+/// Answer the question a waiting run asked, as the token's person; resumes the run.
+pub async fn answer(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(req): Body<AnswerRequest>,
+) -> Result<Json<Submission>, ApiError> {
+    let run = caller.desk.store.run(parse_run_id(&id)?).await?;
+    caller.tenant(&run.tenant)?;
+    let by = caller.person()?.to_string();
+    let desk = caller.desk;
+    let submission = api
+        .queued(&run.tenant, async move {
+            desk.answer(run.id, &by, &req.text).await
+        })
+        .await?;
+    Ok(Json(submission))
+}
+
+/// Tickets handed to a technician, newest first, with the reason of their last run.
+pub async fn escalations(
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(
+        &[Role::Admin, Role::Technician],
+        "reading the escalation queue",
+    )?;
+    let tenants: Vec<String> = match (caller.own_tenant(), &q.tenant) {
+        (Some(own), _) => {
+            if let Some(asked) = &q.tenant {
+                caller.tenant(asked)?;
+            }
+            vec![own.to_string()]
+        }
+        (None, Some(asked)) => {
+            caller.desk.store.tenant(asked).await?;
+            vec![asked.clone()]
+        }
+        (None, None) => caller
+            .desk
+            .store
+            .tenants()
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .collect(),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let mut out = Vec::new();
+    for tenant in tenants {
+        let records = caller
+            .desk
+            .sandbox(&tenant)
+            .tickets(limit)
+            .await
+            .map_err(anyhow::Error::from)?;
+        for r in records
+            .iter()
+            .filter(|r| r.status == TicketStatus::Escalated)
+        {
+            let number = parse_ticket_id(&r.ticket.id)?;
+            let last = caller.desk.store.runs_of_ticket(number).await?.pop();
+            out.push(json!({
+                "ticket": r.ticket.id, "tenant": tenant, "subject": r.ticket.details.subject,
+                "requester": r.ticket.details.requester,
+                "run": last.as_ref().map(|l| crate::store::run_label(l.id)),
+                "plugin": last.as_ref().and_then(|l| l.plugin.clone()),
+                "reason": last.as_ref().map(|l| l.reason.clone()),
+            }));
+        }
+    }
+    Ok(Json(json!(out)))
+}
+
+/// Pending approval requests the caller may answer: all of them for an admin; for a
+/// technician or an approver, those in their tenant that name them.
+pub async fn approvals(
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(t) = &q.tenant {
+        caller.tenant(t)?;
+        caller.desk.store.tenant(t).await?;
+    }
+    let tenant = q.tenant.as_deref().or(caller.own_tenant());
+    let pending = caller.desk.store.pending_approvals(tenant).await?;
+    let person = caller.token.person.clone();
+    let out: Vec<Value> = pending
+        .iter()
+        .filter(|a| {
+            caller.token.role == Role::Admin
+                || person.as_ref().is_some_and(|p| {
+                    a.approver_emails()
+                        .iter()
+                        .any(|e| e.eq_ignore_ascii_case(p))
+                })
+        })
+        .map(crate::views::approval)
+        .collect();
+    Ok(Json(json!(out)))
+}
+
+/// One approval request, pending or answered.
+pub async fn approval(caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let row = caller.desk.store.approval(parse_approval_id(&id)?).await?;
+    caller.tenant(&row.tenant)?;
+    if caller.token.role != Role::Admin {
+        let person = caller.person()?;
+        if !row
+            .approver_emails()
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(person))
+            && caller.token.role == Role::Approver
+        {
+            return Err(ApiError::forbidden(format!(
+                "approval {id} does not name {person}"
+            )));
+        }
+    }
+    Ok(Json(crate::views::approval(&row)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+pub async fn approve(
+    api: State<Api>,
+    caller: Caller,
+    id: Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Submission>, ApiError> {
+    decide(api, caller, id, body, Answer::Approve).await
+}
+
+pub async fn reject(
+    api: State<Api>,
+    caller: Caller,
+    id: Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Submission>, ApiError> {
+    decide(api, caller, id, body, Answer::Reject).await
+}
+
+/// Approve or reject as the token's person; only an entitled approver is heard (anyone
+/// else is refused and the attempt audited). Resumes the run.
+async fn decide(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+    answer: Answer,
+) -> Result<Json<Submission>, ApiError> {
+    let number = parse_approval_id(&id)?;
+    let row = caller.desk.store.approval(number).await?;
+    caller.tenant(&row.tenant)?;
+    let by = caller.person()?.to_string();
+    // The body is optional: `{"comment": "..."}` or nothing.
+    let comment = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<DecisionRequest>(&body)
+            .map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the body must be empty or {{\"comment\": \"...\"}}: {e}"
+                ))
+            })?
+            .comment
+    };
+    let desk = caller.desk;
+    let submission = api
+        .queued(&row.tenant, async move {
+            desk.decide_approval(number, &by, answer, comment.as_deref())
+                .await
+        })
+        .await?;
+    Ok(Json(submission))
+}

@@ -1,0 +1,595 @@
+//! The HTTP API against a real `capdesk serve` process on an ephemeral port: the
+//! embedded default on a fresh data dir, tokens and roles, tenant isolation, approvals
+//! answered over the API, JSON errors, metrics, and a clean stop on SIGTERM.
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+use support::Desk;
+
+/// A running `capdesk serve` on a scratch data dir.
+struct Server {
+    desk: Desk,
+    child: Child,
+    base: String,
+    admin: String,
+    http: Client,
+    /// What the server printed before it was ready.
+    banner: Vec<String>,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        Server::start_in(Desk::new(), extra)
+    }
+
+    fn start_in(desk: Desk, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = desk
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting capdesk serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = Vec::new();
+        let mut admin = String::new();
+        let base = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("capdesk serve exited early:\n{}", banner.join("\n")))
+                .unwrap();
+            if let Some(token) = line.strip_prefix("admin token: ") {
+                admin = token.trim().to_string();
+            }
+            if let Some(rest) = line.strip_prefix("capdesk serving on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+            banner.push(line);
+        };
+        // Keep reading stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            desk,
+            child,
+            base,
+            admin,
+            http: Client::new(),
+            banner,
+        }
+    }
+
+    fn get(&self, token: &str, path: &str) -> RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+    }
+
+    fn post(&self, token: &str, path: &str, body: Value) -> RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+    }
+
+    fn put(&self, token: &str, path: &str, body: Value) -> RequestBuilder {
+        self.http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+    }
+
+    /// A token made with `capdesk token create` while the server runs.
+    fn token(&self, args: &[&str]) -> String {
+        let mut all = vec!["token", "create"];
+        all.extend_from_slice(args);
+        self.desk.json(&all)["secret"].as_str().unwrap().to_string()
+    }
+
+    /// An acme tenant in auto mode with the bundled plugins granted, Ann (managed by
+    /// Max) and Max in its directory.
+    fn acme(&self) {
+        let admin = &self.admin;
+        expect(
+            self.post(
+                admin,
+                "/api/v1/tenants",
+                json!({"id": "acme", "name": "Acme"}),
+            ),
+            201,
+        );
+        expect(
+            self.put(
+                admin,
+                "/api/v1/tenants/acme/modes/*",
+                json!({"mode": "auto"}),
+            ),
+            200,
+        );
+        for plugin in ["account-unlock", "group-membership"] {
+            expect(
+                self.put(
+                    admin,
+                    &format!("/api/v1/tenants/acme/grants/{plugin}"),
+                    json!({}),
+                ),
+                200,
+            );
+        }
+        for user in [
+            json!({"email": "ann@acme.test", "name": "Ann Archer", "manager": "max@acme.test", "locked": true}),
+            json!({"email": "max@acme.test", "name": "Max Mole"}),
+            json!({"email": "zoe@acme.test", "name": "Zoe Zed"}),
+        ] {
+            expect(
+                self.post(admin, "/api/v1/tenants/acme/sandbox/users", user),
+                201,
+            );
+        }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        terminate(&self.child);
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn terminate(child: &Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Send; the status must be `status`; the JSON body.
+fn expect(request: RequestBuilder, status: u16) -> Value {
+    let response: Response = request.send().expect("the server answers");
+    let got = response.status();
+    let text = response.text().unwrap();
+    assert_eq!(got.as_u16(), status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+/// An error answer: the status, and JSON `{error, detail}` with this `error`.
+fn expect_error(request: RequestBuilder, status: u16, error: &str) -> String {
+    let body = expect(request, status);
+    assert_eq!(body["error"], error, "{body}");
+    let detail = body["detail"].as_str().expect("a detail").to_string();
+    assert!(!detail.is_empty());
+    detail
+}
+
+#[test]
+fn a_fresh_server_starts_on_the_embedded_default_and_resolves_a_ticket() {
+    let server = Server::start(&[]);
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains("seeded the demo tenant")),
+        "{:?}",
+        server.banner
+    );
+    assert!(server.admin.starts_with("cdk_"), "{:?}", server.banner);
+    let health = expect(server.http.get(format!("{}/healthz", server.base)), 200);
+    assert_eq!(health["status"], "ok");
+    let ready = expect(server.http.get(format!("{}/readyz", server.base)), 200);
+    assert!(ready["plugins"].as_u64().unwrap() >= 6, "{ready}");
+
+    let admin = &server.admin;
+    let tenants = expect(server.get(admin, "/api/v1/tenants"), 200);
+    assert_eq!(tenants[0]["id"], "demo");
+    let s = expect(
+        server.post(
+            admin,
+            "/api/v1/tenants/demo/tickets",
+            json!({"from": "ann@demo.test", "subject": "Locked out of my account",
+                   "body": "I typed my password wrong too many times", "verified": true}),
+        ),
+        201,
+    );
+    assert_eq!(s["status"], "resolved", "{s}");
+    assert_eq!(s["plugin"], "account-unlock");
+
+    let ticket = expect(
+        server.get(
+            admin,
+            &format!("/api/v1/tickets/{}", s["ticket"].as_str().unwrap()),
+        ),
+        200,
+    );
+    assert_eq!(ticket["status"], "resolved");
+    assert_eq!(ticket["channel"], "api");
+    assert!(
+        ticket["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["visibility"] == "public")
+    );
+    let run = expect(
+        server.get(
+            admin,
+            &format!("/api/v1/runs/{}", s["run"].as_str().unwrap()),
+        ),
+        200,
+    );
+    let unlock = run["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["function"] == "idp.unlock-account")
+        .expect("the run journaled the unlock");
+    assert!(
+        unlock["decision"].as_str().unwrap().starts_with("allowed"),
+        "{unlock}"
+    );
+    let ann = expect(
+        server.get(admin, "/api/v1/tenants/demo/sandbox/users/ann@demo.test"),
+        200,
+    );
+    assert_eq!(ann["locked"], false, "{ann}");
+
+    // The change is audited under the API token that made it.
+    let audit = expect(server.get(admin, "/api/v1/tenants/demo/audit"), 200);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "run.finished")
+    );
+    assert_eq!(
+        expect(server.get(admin, "/api/v1/audit/verify"), 200)["intact"],
+        true
+    );
+}
+
+#[test]
+fn requests_without_a_valid_token_or_with_a_bad_body_are_refused_in_json() {
+    let server = Server::start(&["--no-demo"]);
+    let url = |p: &str| format!("{}{p}", server.base);
+    expect_error(server.http.get(url("/api/v1/tenants")), 401, "unauthorized");
+    expect_error(
+        server.get("cdk_not-a-token", "/api/v1/tenants"),
+        401,
+        "unauthorized",
+    );
+    expect_error(
+        server.get(&server.admin, "/api/v1/nothing-here"),
+        404,
+        "not_found",
+    );
+    expect_error(
+        server
+            .http
+            .delete(url("/api/v1/tenants"))
+            .bearer_auth(&server.admin),
+        405,
+        "method_not_allowed",
+    );
+    let detail = expect_error(
+        server
+            .http
+            .post(url("/api/v1/tenants"))
+            .bearer_auth(&server.admin)
+            .header("content-type", "application/json")
+            .body("{\"id\": "),
+        400,
+        "bad_request",
+    );
+    assert!(detail.contains("JSON"), "{detail}");
+    expect_error(
+        server
+            .http
+            .post(url("/api/v1/tenants"))
+            .bearer_auth(&server.admin)
+            .body("id=acme"),
+        415,
+        "unsupported_media_type",
+    );
+    expect_error(
+        server.post(
+            &server.admin,
+            "/api/v1/tenants",
+            json!({"id": "acme", "colour": "red"}),
+        ),
+        400,
+        "bad_request",
+    );
+    let detail = expect_error(
+        server.post(
+            &server.admin,
+            "/api/v1/tenants",
+            json!({"id": "no spaces allowed"}),
+        ),
+        422,
+        "unprocessable",
+    );
+    assert!(detail.contains("tenant id"), "{detail}");
+    // None of the refused requests wrote anything.
+    assert_eq!(
+        expect(server.get(&server.admin, "/api/v1/tenants"), 200),
+        json!([])
+    );
+
+    expect(
+        server.post(&server.admin, "/api/v1/tenants", json!({"id": "acme"})),
+        201,
+    );
+    let detail = expect_error(
+        server.post(&server.admin, "/api/v1/tenants", json!({"id": "acme"})),
+        422,
+        "unprocessable",
+    );
+    assert!(detail.contains("already exists"), "{detail}");
+    let detail = expect_error(
+        server
+            .http
+            .put(url("/api/v1/tenants/acme/policy"))
+            .bearer_auth(&server.admin)
+            .body("[[rule]]\nname = \"broken\"\neffect = \"perhaps\"\n"),
+        422,
+        "invalid_policy",
+    );
+    assert!(detail.contains("policy was not changed"), "{detail}");
+    assert_eq!(
+        expect(
+            server.get(&server.admin, "/api/v1/tenants/acme/policy"),
+            200
+        )["default"],
+        true
+    );
+
+    // A revoked token stops working at once.
+    let secret = server.token(&["--role", "admin", "--name", "short-lived"]);
+    expect(server.get(&secret, "/api/v1/tenants"), 200);
+    let id = server.desk.json(&["token", "list"])[0]["id"]
+        .as_i64()
+        .unwrap();
+    server.desk.ok(&["token", "revoke", &id.to_string()]);
+    expect_error(server.get(&secret, "/api/v1/tenants"), 401, "unauthorized");
+}
+
+#[test]
+fn a_token_of_one_tenant_can_neither_read_nor_act_on_another() {
+    let server = Server::start(&["--no-demo"]);
+    server.acme();
+    let admin = &server.admin;
+    expect(
+        server.post(admin, "/api/v1/tenants", json!({"id": "globex"})),
+        201,
+    );
+    expect(
+        server.put(
+            admin,
+            "/api/v1/tenants/globex/modes/*",
+            json!({"mode": "auto"}),
+        ),
+        200,
+    );
+    let theirs = expect(
+        server.post(
+            admin,
+            "/api/v1/tenants/globex/tickets",
+            json!({"from": "gil@globex.test", "subject": "printer jammed"}),
+        ),
+        201,
+    );
+
+    let tech = server.token(&[
+        "--role",
+        "technician",
+        "--tenant",
+        "acme",
+        "--person",
+        "tech@msp.test",
+    ]);
+    let tenants = expect(server.get(&tech, "/api/v1/tenants"), 200);
+    assert_eq!(tenants.as_array().unwrap().len(), 1, "{tenants}");
+    assert_eq!(tenants[0]["id"], "acme");
+    for path in [
+        "/api/v1/tenants/globex".to_string(),
+        "/api/v1/tenants/globex/grants".to_string(),
+        "/api/v1/tenants/globex/tickets".to_string(),
+        "/api/v1/tenants/globex/sandbox/users".to_string(),
+        format!("/api/v1/tickets/{}", theirs["ticket"].as_str().unwrap()),
+        format!("/api/v1/runs/{}", theirs["run"].as_str().unwrap()),
+    ] {
+        let detail = expect_error(server.get(&tech, &path), 403, "forbidden");
+        assert!(detail.contains("tenant acme"), "{path}: {detail}");
+    }
+    expect_error(
+        server.post(
+            &tech,
+            "/api/v1/tenants/globex/tickets",
+            json!({"from": "x@globex.test", "subject": "locked out"}),
+        ),
+        403,
+        "forbidden",
+    );
+    let escalations = expect(server.get(&tech, "/api/v1/escalations"), 200);
+    assert!(
+        escalations
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["tenant"] == "acme"),
+        "{escalations}"
+    );
+    expect_error(
+        server.get(&tech, "/api/v1/escalations?tenant=globex"),
+        403,
+        "forbidden",
+    );
+    // A technician works tickets but does not administer.
+    expect_error(
+        server.put(
+            &tech,
+            "/api/v1/tenants/acme/grants/account-unlock",
+            json!({}),
+        ),
+        403,
+        "forbidden",
+    );
+    expect_error(server.get(&tech, "/metrics"), 403, "forbidden");
+    let own = expect(
+        server.post(
+            &tech,
+            "/api/v1/tenants/acme/tickets",
+            json!({"from": "ann@acme.test", "subject": "locked out", "verified": true}),
+        ),
+        201,
+    );
+    assert_eq!(own["status"], "resolved", "{own}");
+}
+
+#[test]
+fn an_approval_is_answered_over_the_api_by_the_entitled_approver_only() {
+    let server = Server::start(&["--no-demo"]);
+    server.acme();
+    let admin = &server.admin;
+    let s = expect(
+        server.post(
+            admin,
+            "/api/v1/tenants/acme/tickets",
+            json!({"from": "ann@acme.test", "subject": "Security group",
+                   "body": "Please add me to the SG-Finance-ReadOnly security group.", "verified": true}),
+        ),
+        201,
+    );
+    assert_eq!(s["status"], "waiting", "{s}");
+    let approval = s["approval"]["id"].as_str().unwrap().to_string();
+    assert_eq!(s["approval"]["approvers"], json!(["max@acme.test"]));
+
+    let max = server.token(&[
+        "--role",
+        "approver",
+        "--tenant",
+        "acme",
+        "--person",
+        "max@acme.test",
+    ]);
+    let zoe = server.token(&[
+        "--role",
+        "approver",
+        "--tenant",
+        "acme",
+        "--person",
+        "zoe@acme.test",
+    ]);
+    let pending = expect(server.get(&max, "/api/v1/approvals"), 200);
+    assert_eq!(pending[0]["id"], approval.as_str(), "{pending}");
+    assert_eq!(
+        expect(server.get(&zoe, "/api/v1/approvals"), 200),
+        json!([])
+    );
+    // An approver reads nothing else.
+    expect_error(
+        server.get(
+            &max,
+            &format!("/api/v1/runs/{}", s["run"].as_str().unwrap()),
+        ),
+        403,
+        "forbidden",
+    );
+
+    let detail = expect_error(
+        server.post(
+            &zoe,
+            &format!("/api/v1/approvals/{approval}/approve"),
+            json!({}),
+        ),
+        403,
+        "refused",
+    );
+    assert!(detail.contains("not an approver"), "{detail}");
+    let done = expect(
+        server.post(
+            &max,
+            &format!("/api/v1/approvals/{approval}/approve"),
+            json!({"comment": "fine by me"}),
+        ),
+        200,
+    );
+    assert_eq!(done["status"], "resolved", "{done}");
+    let again = expect_error(
+        server.post(
+            &max,
+            &format!("/api/v1/approvals/{approval}/reject"),
+            json!({}),
+        ),
+        409,
+        "conflict",
+    );
+    assert!(again.contains("already"), "{again}");
+    let ann = expect(
+        server.get(admin, "/api/v1/tenants/acme/sandbox/users/ann@acme.test"),
+        200,
+    );
+    assert!(
+        ann["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g == "SG-Finance-ReadOnly"),
+        "{ann}"
+    );
+    let answered = expect(
+        server.get(admin, &format!("/api/v1/approvals/{approval}")),
+        200,
+    );
+    assert_eq!(answered["status"], "approved");
+    assert_eq!(answered["answered_by"], "max@acme.test");
+    assert_eq!(answered["comment"], "fine by me");
+}
+
+#[test]
+fn metrics_count_runs_and_the_server_stops_cleanly_on_sigterm() {
+    let server = Server::start(&[]);
+    let admin = server.admin.clone();
+    expect(
+        server.post(
+            &admin,
+            "/api/v1/tenants/demo/tickets",
+            json!({"from": "ann@demo.test", "subject": "locked out", "verified": true}),
+        ),
+        201,
+    );
+    let response = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().unwrap();
+    assert!(
+        text.contains(
+            "capdesk_runs{tenant=\"demo\",category=\"account-unlock\",status=\"resolved\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("capdesk_run_seconds_count 1"), "{text}");
+    assert!(
+        text.contains("# TYPE capdesk_approval_wait_seconds histogram"),
+        "{text}"
+    );
+
+    let status = server.stop();
+    assert!(status.success(), "capdesk serve exited with {status}");
+}
