@@ -593,3 +593,242 @@ fn metrics_count_runs_and_the_server_stops_cleanly_on_sigterm() {
     let status = server.stop();
     assert!(status.success(), "capdesk serve exited with {status}");
 }
+
+#[test]
+fn the_openapi_document_describes_the_endpoints() {
+    let server = Server::start(&["--no-demo"]);
+    let doc = expect(
+        server
+            .http
+            .get(format!("{}/api/v1/openapi.json", server.base)),
+        200,
+    );
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/healthz", "get"),
+        ("/hooks/psa/{tenant}", "post"),
+        ("/api/v1/tenants", "post"),
+        ("/api/v1/tenants/{tenant}/tickets", "post"),
+        ("/api/v1/tenants/{tenant}/grants/{plugin}", "put"),
+        (
+            "/api/v1/tenants/{tenant}/grants/{plugin}/{capability}",
+            "delete",
+        ),
+        ("/api/v1/approvals/{id}/approve", "post"),
+        ("/api/v1/runs/{id}", "get"),
+    ] {
+        assert!(
+            paths.get(path).is_some_and(|p| p[method].is_object()),
+            "{method} {path} is not in the document: {:?}",
+            paths.keys().collect::<Vec<_>>()
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    for schema in [
+        "TicketRequest",
+        "ErrorBody",
+        "GrantRow",
+        "PolicyView",
+        "NewUser",
+    ] {
+        assert!(schemas[schema].is_object(), "no schema {schema}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+/// A PSA webhook delivery for `tenant`, signed with `secret` at `timestamp`.
+fn delivery(
+    server: &Server,
+    tenant: &str,
+    secret: &str,
+    timestamp: i64,
+    body: &str,
+) -> RequestBuilder {
+    server
+        .http
+        .post(format!("{}/hooks/psa/{tenant}", server.base))
+        .header("content-type", "application/json")
+        .header("x-capdesk-timestamp", timestamp.to_string())
+        .header(
+            "x-capdesk-signature",
+            capdesk::api::hooks::sign(secret, timestamp, body.as_bytes()),
+        )
+        .body(body.to_string())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn psa_webhooks_take_signed_tickets_and_refuse_everything_else() {
+    let server = Server::start(&["--no-demo"]);
+    server.acme();
+    expect(
+        server.post(&server.admin, "/api/v1/tenants", json!({"id": "globex"})),
+        201,
+    );
+    let secret = server.desk.json(&["tenant", "webhook-secret", "acme"])["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let globex = server.desk.json(&["tenant", "webhook-secret", "globex"])["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = r#"{"from": "ann@acme.test", "subject": "locked out", "body": "locked out of my account", "verified": true}"#;
+    let tickets = || {
+        expect(
+            server.get(&server.admin, "/api/v1/tenants/acme/tickets"),
+            200,
+        )
+        .as_array()
+        .unwrap()
+        .len()
+    };
+
+    // Each refusal writes nothing.
+    let unsigned = server
+        .http
+        .post(format!("{}/hooks/psa/acme", server.base))
+        .header("content-type", "application/json")
+        .body(body);
+    expect_error(unsigned, 401, "unauthorized");
+    let tampered =
+        delivery(&server, "acme", &secret, now(), body).body(body.replace("ann@", "zoe@"));
+    expect_error(tampered, 401, "unauthorized");
+    let detail = expect_error(
+        delivery(&server, "acme", &secret, now() - 600, body),
+        401,
+        "unauthorized",
+    );
+    assert!(detail.contains("clock"), "{detail}");
+    expect_error(
+        delivery(&server, "acme", &globex, now(), body),
+        401,
+        "unauthorized",
+    );
+    expect_error(
+        delivery(&server, "nobody", &secret, now(), body),
+        401,
+        "unauthorized",
+    );
+    expect_error(
+        delivery(&server, "acme", &secret, now(), "{\"from\": "),
+        400,
+        "bad_request",
+    );
+    let huge = format!(
+        r#"{{"from": "ann@acme.test", "subject": "x", "body": "{}"}}"#,
+        "a".repeat(70_000)
+    );
+    expect_error(
+        delivery(&server, "acme", &secret, now(), &huge),
+        413,
+        "too_large",
+    );
+    assert_eq!(tickets(), 0, "a refused delivery made a ticket");
+
+    let sent = now();
+    let s = expect(delivery(&server, "acme", &secret, sent, body), 201);
+    assert_eq!(s["status"], "resolved", "{s}");
+    let ticket = expect(
+        server.get(
+            &server.admin,
+            &format!("/api/v1/tickets/{}", s["ticket"].as_str().unwrap()),
+        ),
+        200,
+    );
+    assert_eq!(ticket["channel"], "psa");
+    let detail = expect_error(
+        delivery(&server, "acme", &secret, sent, body),
+        409,
+        "replayed",
+    );
+    assert!(detail.contains("accepted already"), "{detail}");
+    assert_eq!(tickets(), 1);
+
+    // Rotating the secret retires the old one.
+    server.desk.ok(&["tenant", "webhook-secret", "acme"]);
+    expect_error(
+        delivery(&server, "acme", &secret, now(), body),
+        401,
+        "unauthorized",
+    );
+}
+
+#[test]
+fn concurrent_tickets_across_tenants_all_complete() {
+    let server = Server::start(&["--no-demo", "--workers", "4"]);
+    let admin = &server.admin;
+    for tenant in ["acme", "globex"] {
+        expect(
+            server.post(admin, "/api/v1/tenants", json!({"id": tenant})),
+            201,
+        );
+        expect(
+            server.put(
+                admin,
+                &format!("/api/v1/tenants/{tenant}/modes/*"),
+                json!({"mode": "auto"}),
+            ),
+            200,
+        );
+        expect(
+            server.put(
+                admin,
+                &format!("/api/v1/tenants/{tenant}/grants/password-reset"),
+                json!({}),
+            ),
+            200,
+        );
+        expect(
+            server.post(
+                admin,
+                &format!("/api/v1/tenants/{tenant}/sandbox/users"),
+                json!({"email": format!("ann@{tenant}.test")}),
+            ),
+            201,
+        );
+    }
+    // Runs write to one SQLite file at once; none may fail for it ("database is locked").
+    let statuses: Vec<Value> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|client| {
+                let server = &server;
+                scope.spawn(move || {
+                    (0..5)
+                        .map(|i| {
+                            let tenant = if (client + i) % 2 == 0 { "acme" } else { "globex" };
+                            let s = expect(
+                                server.post(
+                                    &server.admin,
+                                    &format!("/api/v1/tenants/{tenant}/tickets"),
+                                    json!({"from": format!("ann@{tenant}.test"), "subject": "Forgot my password",
+                                           "body": "I forgot my password, please reset it", "verified": true}),
+                                ),
+                                201,
+                            );
+                            json!({"status": s["status"], "reason": s["reason"]})
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(statuses.len(), 40);
+    for s in &statuses {
+        assert_eq!(s["status"], "resolved", "{s}");
+    }
+}

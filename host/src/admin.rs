@@ -10,13 +10,16 @@ use crate::engine::Desk;
 use crate::runtime::Manifest;
 
 /// One plugin's line of a tenant's grant matrix.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GrantRow {
     pub plugin: String,
     pub category: String,
     /// Everything the plugin's manifest asks for.
+    #[schema(value_type = Vec<String>)]
     pub requested: Vec<Capability>,
+    #[schema(value_type = Vec<String>)]
     pub granted: Vec<Capability>,
+    #[schema(value_type = Vec<String>)]
     pub requested_not_granted: Vec<Capability>,
 }
 
@@ -112,7 +115,7 @@ pub fn names(caps: &[Capability]) -> String {
 
 /// A tenant's policy as shown: its own or the default, the rules in order, the
 /// approval timeout and the source.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PolicyView {
     pub tenant: String,
     /// The tenant has no policy of its own: the default applies.

@@ -8,6 +8,7 @@
 mod admin;
 pub mod auth;
 pub mod error;
+pub mod hooks;
 mod metrics;
 mod work;
 
@@ -19,7 +20,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use serde_json::json;
 
 use crate::engine::Desk;
@@ -63,53 +64,19 @@ impl Api {
     }
 }
 
-/// Every route.
+/// Every route, and the OpenAPI document generated from the handlers' annotations
+/// (served at `/api/v1/openapi.json`).
 pub fn router(api: Api) -> Router {
-    let v1 = Router::new()
-        .route("/me", get(me))
-        .route("/tenants", get(admin::tenants).post(admin::add_tenant))
-        .route("/tenants/{tenant}", get(admin::tenant))
-        .route("/plugins", get(admin::plugins).post(admin::install_plugin))
-        .route("/plugins/inspect", post(admin::inspect_plugin))
-        .route("/tenants/{tenant}/grants", get(admin::grants))
-        .route("/tenants/{tenant}/grants/{plugin}", put(admin::grant))
+    let (routes, doc) = documented_routes();
+    let doc = Arc::new(doc);
+    routes
         .route(
-            "/tenants/{tenant}/grants/{plugin}/{capability}",
-            delete(admin::revoke),
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
         )
-        .route(
-            "/tenants/{tenant}/policy",
-            get(admin::policy).put(admin::set_policy),
-        )
-        .route("/tenants/{tenant}/modes", get(admin::modes))
-        .route("/tenants/{tenant}/modes/{category}", put(admin::set_mode))
-        .route("/tenants/{tenant}/audit", get(admin::audit))
-        .route("/audit/verify", get(admin::verify_audit))
-        .route(
-            "/tenants/{tenant}/sandbox/users",
-            get(admin::sandbox_users).post(admin::add_sandbox_user),
-        )
-        .route(
-            "/tenants/{tenant}/sandbox/users/{email}",
-            get(admin::sandbox_user),
-        )
-        .route(
-            "/tenants/{tenant}/tickets",
-            get(work::tickets).post(work::submit),
-        )
-        .route("/tickets/{id}", get(work::ticket))
-        .route("/runs/{id}", get(work::run))
-        .route("/runs/{id}/answer", post(work::answer))
-        .route("/escalations", get(work::escalations))
-        .route("/approvals", get(work::approvals))
-        .route("/approvals/{id}", get(work::approval))
-        .route("/approvals/{id}/approve", post(work::approve))
-        .route("/approvals/{id}/reject", post(work::reject));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .nest("/api/v1", v1)
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -117,12 +84,88 @@ pub fn router(api: Api) -> Router {
         .with_state(api)
 }
 
+/// The OpenAPI description of the API, as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().1
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "capdesk",
+        description = "The capdesk service desk API. Every /api/v1 request carries `Authorization: Bearer TOKEN` (`capdesk token create`); every error is JSON `{error, detail}`."
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// Bearer tokens, required on every operation.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        doc.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+fn documented_routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi as _;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(admin::tenants, admin::add_tenant))
+        .routes(routes!(admin::tenant))
+        .routes(routes!(admin::plugins, admin::install_plugin))
+        .routes(routes!(admin::inspect_plugin))
+        .routes(routes!(admin::grants))
+        .routes(routes!(admin::grant))
+        .routes(routes!(admin::revoke))
+        .routes(routes!(admin::policy, admin::set_policy))
+        .routes(routes!(admin::modes))
+        .routes(routes!(admin::set_mode))
+        .routes(routes!(admin::audit))
+        .routes(routes!(admin::verify_audit))
+        .routes(routes!(admin::sandbox_users, admin::add_sandbox_user))
+        .routes(routes!(admin::sandbox_user))
+        .routes(routes!(work::tickets, work::submit))
+        .routes(routes!(work::ticket))
+        .routes(routes!(work::run))
+        .routes(routes!(work::answer))
+        .routes(routes!(work::escalations))
+        .routes(routes!(work::approvals))
+        .routes(routes!(work::approval))
+        .routes(routes!(work::approve))
+        .routes(routes!(work::reject));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(hooks::psa))
+        .nest("/api/v1", v1)
+        .split_for_parts()
+}
+
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "Up", body = serde_json::Value)))]
 async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
 /// The database answers and plugins are installed: tickets can be taken.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses((status = 200, description = "Ready", body = serde_json::Value), (status = 503, description = "Not ready, and why", body = error::ErrorBody)))]
 async fn readyz(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
     let plugins = match api.desk.store.plugins().await {
         Ok(p) => p.len(),
@@ -142,6 +185,7 @@ async fn readyz(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
 }
 
 /// Prometheus metrics; an admin token is required (tenant names are in the labels).
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"), (status = "default", description = "An error", body = error::ErrorBody)))]
 async fn metrics(State(api): State<Api>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
     caller.admin("reading metrics")?;
     let text = api
@@ -156,6 +200,7 @@ async fn metrics(State(api): State<Api>, caller: Caller) -> Result<impl IntoResp
 }
 
 /// The caller's own token: role, tenant and person.
+#[utoipa::path(get, path = "/me", tag = "tokens", responses((status = 200, description = "The token (never its secret)", body = serde_json::Value), (status = "default", description = "An error", body = error::ErrorBody)))]
 async fn me(caller: Caller) -> impl IntoResponse {
     axum::Json(json!(caller.token))
 }

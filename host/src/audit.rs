@@ -114,7 +114,7 @@ pub async fn append(
 
 /// Append entries in a transaction of their own.
 pub async fn record(pool: &SqlitePool, entries: &[NewAuditEntry<'_>]) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin_write(pool).await?;
     append(&mut tx, entries).await?;
     tx.commit().await
 }

@@ -178,6 +178,9 @@ pub enum TokenCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum TenantCommand {
+    /// Issue (or rotate) the secret the tenant's PSA signs webhooks with; printed once
+    /// here, and the previous secret stops working.
+    WebhookSecret { tenant: String },
     /// Add a tenant.
     Add {
         id: String,
@@ -412,6 +415,16 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
             let tenant = desk.store.add_tenant(&id, &name).await?;
             emit(json, &tenant, || {
                 format!("added tenant {} ({})", tenant.id, tenant.name)
+            })
+        }
+        Command::Tenant(TenantCommand::WebhookSecret { tenant }) => {
+            let secret = desk.store.rotate_webhook_secret(&tenant).await?;
+            emit(json, &json!({ "tenant": tenant, "secret": secret }), || {
+                format!(
+                    "webhook secret of {tenant} (the previous one no longer works):\n{secret}\n\
+                     POST /hooks/psa/{tenant} with X-Capdesk-Timestamp and X-Capdesk-Signature \
+                     (see the README)"
+                )
             })
         }
         Command::Tenant(TenantCommand::List) => {

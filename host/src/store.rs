@@ -21,6 +21,7 @@ use crate::owner;
 pub mod approvals;
 mod guardrails;
 pub mod tokens;
+mod webhooks;
 
 pub use approvals::{ApprovalRow, NewApproval};
 
@@ -101,6 +102,16 @@ impl Default for Limits {
     }
 }
 
+/// Begin a transaction that will write. SQLite's `BEGIN IMMEDIATE` takes the write lock
+/// up front, so a busy database makes it wait (the busy timeout) instead of failing with
+/// "database is locked" when a transaction that read first tries to write while another
+/// holds the lock, which plain `BEGIN` does under concurrent runs.
+pub async fn begin_write(
+    pool: &SqlitePool,
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// A run that was not found.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} `{id}` does not exist{hint}")]
@@ -164,7 +175,7 @@ impl Store {
 
     pub async fn add_tenant(&self, id: &str, name: &str) -> anyhow::Result<Tenant> {
         validate_id("tenant id", id)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let inserted =
             sqlx::query("INSERT INTO tenants (id, name) VALUES (?, ?) ON CONFLICT DO NOTHING")
                 .bind(id)
@@ -212,7 +223,7 @@ impl Store {
 
     /// Record an installed plugin, replacing an earlier version with the same id.
     pub async fn put_plugin(&self, p: &InstalledPlugin) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO plugins (id, version, category, description, hash, manifest, imports, size_bytes)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -292,7 +303,7 @@ impl Store {
         plugin: &str,
         caps: &[Capability],
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         for cap in caps {
             sqlx::query(sql)
                 .bind(tenant)
@@ -342,7 +353,7 @@ impl Store {
         memory_mib: Option<u32>,
         guest_ms: Option<u32>,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO limits (tenant, plugin, memory_mib, guest_ms) VALUES (?, ?, ?, ?)
              ON CONFLICT (tenant, plugin) DO UPDATE SET
@@ -435,7 +446,7 @@ impl Store {
     /// note that the run's owner is alive, in one transaction. Calls whose result is
     /// known are audited here, once.
     pub async fn write_journal(&self, run: i64, entries: &[NewJournalEntry]) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         self.append_journal(&mut tx, run, entries).await?;
         sqlx::query(
             "UPDATE runs SET owner_seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
@@ -519,7 +530,7 @@ impl Store {
         waiting: Option<(&str, &str)>,
         approval: Option<&NewApproval>,
     ) -> anyhow::Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         self.append_journal(&mut tx, run, journal).await?;
         let approval_id = match approval {
             Some(a) => Some(approvals::insert(&mut tx, &self.actor, a).await?),
@@ -591,7 +602,7 @@ impl Store {
         kind: &str,
         detail: serde_json::Value,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let claimed = sqlx::query(
             "UPDATE runs SET status = 'running', waiting_for = NULL, waiting_until = NULL, owner = ?,
                owner_seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
@@ -634,7 +645,7 @@ impl Store {
         waiting_for: &str,
         attempts: u32,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let (tenant,): (String,) = sqlx::query_as(
             "UPDATE runs SET waiting_for = ? WHERE id = ? AND status = 'waiting' RETURNING tenant",
         )

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::Api;
 use super::auth::Caller;
-use super::error::{ApiError, Body};
+use super::error::{ApiError, Body, ErrorBody};
 use crate::admin::{GrantRow, PolicyView};
 use crate::capability::Capability;
 use crate::connectors::sandbox::NewUser;
@@ -22,6 +22,7 @@ use crate::store::tokens::Role;
 const READERS: &[Role] = &[Role::Admin, Role::Technician];
 
 /// The tenants the token reaches.
+#[utoipa::path(get, path = "/tenants", tag = "tenants", summary = "The tenants the token reaches", responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn tenants(caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(READERS, "listing tenants")?;
     let all = caller.desk.store.tenants().await?;
@@ -32,6 +33,7 @@ pub async fn tenants(caller: Caller) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(visible)))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}", tag = "tenants", summary = "A tenant with its modes", params(("tenant" = String, Path, description = "Tenant id")), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn tenant(caller: Caller, Path(tenant): Path<String>) -> Result<Json<Value>, ApiError> {
     caller.require(READERS, "reading a tenant")?;
     caller.tenant(&tenant)?;
@@ -46,7 +48,7 @@ pub async fn tenant(caller: Caller, Path(tenant): Path<String>) -> Result<Json<V
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     id: String,
@@ -55,6 +57,7 @@ pub struct NewTenant {
 }
 
 /// Add a tenant (it starts in shadow mode with the default policy).
+#[utoipa::path(post, path = "/tenants", tag = "tenants", summary = "Add a tenant (it starts in shadow mode)", request_body = NewTenant, responses((status = 201, description = "Created", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn add_tenant(
     caller: Caller,
     Body(req): Body<NewTenant>,
@@ -65,6 +68,7 @@ pub async fn add_tenant(
     Ok((StatusCode::CREATED, Json(json!(t))))
 }
 
+#[utoipa::path(get, path = "/plugins", tag = "plugins", summary = "Installed plugins with the capabilities they ask for", responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn plugins(caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(READERS, "listing plugins")?;
     let plugins = caller.desk.store.plugins().await?;
@@ -74,6 +78,7 @@ pub async fn plugins(caller: Caller) -> Result<Json<Value>, ApiError> {
 }
 
 /// Install the component in the body (`application/wasm`).
+#[utoipa::path(post, path = "/plugins", tag = "plugins", summary = "Install the plugin component in the body", request_body(content = Vec<u8>, content_type = "application/wasm"), responses((status = 201, description = "Installed", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn install_plugin(
     caller: Caller,
     body: Bytes,
@@ -89,6 +94,7 @@ pub async fn install_plugin(
 }
 
 /// What installing the component in the body would do, without installing it.
+#[utoipa::path(post, path = "/plugins/inspect", tag = "plugins", summary = "What installing the component in the body would do", request_body(content = Vec<u8>, content_type = "application/wasm"), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn inspect_plugin(
     State(api): State<Api>,
     caller: Caller,
@@ -100,6 +106,7 @@ pub async fn inspect_plugin(
 }
 
 /// The grant matrix: per plugin, what it asks for and what the tenant granted.
+#[utoipa::path(get, path = "/tenants/{tenant}/grants", tag = "grants", summary = "The grant matrix: requested, granted and not granted, per plugin", params(("tenant" = String, Path, description = "Tenant id")), responses((status = 200, description = "OK", body = Vec<GrantRow>), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn grants(
     caller: Caller,
     Path(tenant): Path<String>,
@@ -109,7 +116,7 @@ pub async fn grants(
     Ok(Json(caller.desk.grant_matrix(&tenant).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     /// The capabilities to grant; every one the plugin asks for when absent.
@@ -128,6 +135,7 @@ fn parse_capabilities(names: &[String]) -> Result<Vec<Capability>, ApiError> {
 }
 
 /// Grant capabilities (or everything the plugin asks for).
+#[utoipa::path(put, path = "/tenants/{tenant}/grants/{plugin}", tag = "grants", summary = "Grant capabilities (all the plugin asks for when none are named)", params(("tenant" = String, Path, description = "Tenant id"), ("plugin" = String, Path)), request_body = GrantRequest, responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn grant(
     caller: Caller,
     Path((tenant, plugin)): Path<(String, String)>,
@@ -146,6 +154,7 @@ pub async fn grant(
 }
 
 /// Take one capability back.
+#[utoipa::path(delete, path = "/tenants/{tenant}/grants/{plugin}/{capability}", tag = "grants", summary = "Revoke one capability", params(("tenant" = String, Path, description = "Tenant id"), ("plugin" = String, Path), ("capability" = String, Path)), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn revoke(
     caller: Caller,
     Path((tenant, plugin, capability)): Path<(String, String, String)>,
@@ -158,6 +167,7 @@ pub async fn revoke(
     ))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}/policy", tag = "policy", summary = "The policy that applies (the tenant's own or the default)", params(("tenant" = String, Path, description = "Tenant id")), responses((status = 200, description = "OK", body = PolicyView), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn policy(
     caller: Caller,
     Path(tenant): Path<String>,
@@ -169,6 +179,7 @@ pub async fn policy(
 
 /// Replace the tenant's policy with the TOML in the body; a policy with mistakes is
 /// refused with every problem listed, and the old one stays.
+#[utoipa::path(put, path = "/tenants/{tenant}/policy", tag = "policy", summary = "Replace the policy with the TOML in the body", params(("tenant" = String, Path, description = "Tenant id")), request_body(content = String, content_type = "application/toml"), responses((status = 200, description = "OK", body = PolicyView), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn set_policy(
     caller: Caller,
     Path(tenant): Path<String>,
@@ -187,6 +198,7 @@ pub async fn set_policy(
     Ok(Json(caller.desk.policy_view(&tenant).await?))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}/modes", tag = "modes", summary = "Modes by category", params(("tenant" = String, Path, description = "Tenant id")), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn modes(caller: Caller, Path(tenant): Path<String>) -> Result<Json<Value>, ApiError> {
     caller.require(READERS, "reading modes")?;
     caller.tenant(&tenant)?;
@@ -199,12 +211,13 @@ pub async fn modes(caller: Caller, Path(tenant): Path<String>) -> Result<Json<Va
     )))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModeRequest {
     mode: String,
 }
 
+#[utoipa::path(put, path = "/tenants/{tenant}/modes/{category}", tag = "modes", summary = "Set a category's mode (`*`: every category without its own)", params(("tenant" = String, Path, description = "Tenant id"), ("category" = String, Path)), request_body = ModeRequest, responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn set_mode(
     caller: Caller,
     Path((tenant, category)): Path<(String, String)>,
@@ -222,6 +235,7 @@ pub async fn set_mode(
 }
 
 /// The tenant's audit entries, oldest first.
+#[utoipa::path(get, path = "/tenants/{tenant}/audit", tag = "audit", summary = "The tenant's audit entries, oldest first", params(("tenant" = String, Path, description = "Tenant id")), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn audit(caller: Caller, Path(tenant): Path<String>) -> Result<Json<Value>, ApiError> {
     caller.admin("reading the audit log")?;
     caller.desk.store.tenant(&tenant).await?;
@@ -240,6 +254,7 @@ pub async fn audit(caller: Caller, Path(tenant): Path<String>) -> Result<Json<Va
 }
 
 /// Check the whole hash chain.
+#[utoipa::path(get, path = "/audit/verify", tag = "audit", summary = "Check the audit log's hash chain", responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn verify_audit(caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.admin("verifying the audit log")?;
     Ok(Json(
@@ -252,6 +267,7 @@ pub async fn verify_audit(caller: Caller) -> Result<Json<Value>, ApiError> {
     ))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}/sandbox/users", tag = "sandbox", summary = "Users of the tenant's sandbox directory", params(("tenant" = String, Path, description = "Tenant id")), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn sandbox_users(
     caller: Caller,
     Path(tenant): Path<String>,
@@ -268,6 +284,7 @@ pub async fn sandbox_users(
     Ok(Json(json!(users)))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant}/sandbox/users/{email}", tag = "sandbox", summary = "A sandbox user with their event log", params(("tenant" = String, Path, description = "Tenant id"), ("email" = String, Path)), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn sandbox_user(
     caller: Caller,
     Path((tenant, email)): Path<(String, String)>,
@@ -284,6 +301,7 @@ pub async fn sandbox_user(
     Ok(Json(json!(report)))
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant}/sandbox/users", tag = "sandbox", summary = "Add a user to the sandbox directory", params(("tenant" = String, Path, description = "Tenant id")), request_body = NewUser, responses((status = 201, description = "Created", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn add_sandbox_user(
     caller: Caller,
     Path(tenant): Path<String>,

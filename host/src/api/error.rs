@@ -8,12 +8,21 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use crate::connectors::ConnectorError;
 use crate::engine::{Conflict, Refused};
 use crate::store::NotFound;
 use crate::workers::Refusal;
+
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `unauthorized`, `forbidden`, `refused`, `not_found`, `conflict`,
+    /// `bad_request`, `unprocessable`, `invalid_policy`, `busy`, `unavailable`, ...
+    pub error: String,
+    /// What was wrong and what to do, in words.
+    pub detail: String,
+}
 
 /// An error answer.
 #[derive(Debug)]
@@ -58,7 +67,10 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(status = %self.status, detail = %self.detail, "request failed");
         }
-        let body = Json(json!({ "error": self.error, "detail": self.detail }));
+        let body = Json(ErrorBody {
+            error: self.error.to_string(),
+            detail: self.detail,
+        });
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -157,7 +169,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 /// The answer to a request no route matches.
 pub async fn no_such_route(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!(
-        "no endpoint {}; the API is under /api/v1 (the README lists its endpoints)",
+        "no endpoint {}; the API is under /api/v1 (its OpenAPI document: /api/v1/openapi.json)",
         uri.path()
     ))
 }

@@ -105,42 +105,34 @@ impl Metrics {
         )
         .fetch_all(pool)
         .await?;
-        out.push_str(
-            "# HELP capdesk_approvals_pending Approval requests waiting for an answer.\n# TYPE capdesk_approvals_pending gauge\n",
+        by_tenant(
+            &mut out,
+            "capdesk_approvals_pending",
+            "gauge",
+            "Approval requests waiting for an answer.",
+            &pending,
         );
-        for (tenant, n) in pending {
-            let _ = writeln!(
-                out,
-                "capdesk_approvals_pending{{tenant=\"{}\"}} {n}",
-                label(&tenant)
-            );
-        }
         let denials: Vec<(String, i64)> = sqlx::query_as(
             "SELECT r.tenant, COUNT(*) FROM run_calls c JOIN runs r ON r.id = c.run
              WHERE c.decision LIKE 'denied%' GROUP BY 1 ORDER BY 1",
         )
         .fetch_all(pool)
         .await?;
-        out.push_str(
-            "# HELP capdesk_denials_total Plugin calls refused by grants or policy.\n# TYPE capdesk_denials_total counter\n",
+        by_tenant(
+            &mut out,
+            "capdesk_denials_total",
+            "counter",
+            "Plugin calls refused by grants or policy.",
+            &denials,
         );
-        for (tenant, n) in denials {
-            let _ = writeln!(
-                out,
-                "capdesk_denials_total{{tenant=\"{}\"}} {n}",
-                label(&tenant)
-            );
-        }
-        out.push_str(
-            "# HELP capdesk_queue_depth Tickets waiting for a worker.\n# TYPE capdesk_queue_depth gauge\n",
+        let queue: Vec<(String, i64)> = queue.iter().map(|(t, n)| (t.clone(), *n as i64)).collect();
+        by_tenant(
+            &mut out,
+            "capdesk_queue_depth",
+            "gauge",
+            "Tickets waiting for a worker.",
+            &queue,
         );
-        for (tenant, n) in queue {
-            let _ = writeln!(
-                out,
-                "capdesk_queue_depth{{tenant=\"{}\"}} {n}",
-                label(tenant)
-            );
-        }
         self.runs.lock().expect("metrics lock").write(
             &mut out,
             "capdesk_run_seconds",
@@ -162,6 +154,14 @@ impl Metrics {
             "Time from an approval request to its answer.",
         );
         Ok(out)
+    }
+}
+
+/// One metric with a `tenant` label: its HELP and TYPE lines, then a sample per tenant.
+fn by_tenant(out: &mut String, name: &str, kind: &str, help: &str, rows: &[(String, i64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (tenant, n) in rows {
+        let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {n}", label(tenant));
     }
 }
 

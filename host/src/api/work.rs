@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::Api;
 use super::auth::Caller;
-use super::error::{ApiError, Body};
+use super::error::{ApiError, Body, ErrorBody};
 use crate::connectors::{NewTicket, Person, TicketStatus};
 use crate::engine::Submission;
 use crate::store::approvals::Answer;
@@ -19,7 +19,7 @@ use crate::store::tokens::Role;
 use crate::store::{parse_approval_id, parse_run_id, parse_ticket_id};
 
 /// A ticket as the API takes it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketRequest {
     /// The requester's email.
@@ -41,7 +41,31 @@ pub struct TicketRequest {
     fields: std::collections::BTreeMap<String, String>,
 }
 
+impl TicketRequest {
+    /// The ticket, arriving by `channel` unless the request names one.
+    pub fn into_ticket(self, channel: &str) -> Result<NewTicket, ApiError> {
+        if !self.from.contains('@') {
+            return Err(ApiError::bad_request(format!(
+                "`from` must be the requester's email address, not {:?}",
+                self.from
+            )));
+        }
+        Ok(NewTicket {
+            subject: self.subject,
+            body: self.body,
+            requester: Person {
+                email: self.from.trim().to_string(),
+                name: self.name,
+            },
+            channel: self.channel.unwrap_or_else(|| channel.into()),
+            requester_verified: self.verified,
+            fields: self.fields.into_iter().collect(),
+        })
+    }
+}
+
 /// Submit a ticket: it is recorded, triaged and run; the answer is the outcome.
+#[utoipa::path(post, path = "/tenants/{tenant}/tickets", tag = "tickets", summary = "Submit a ticket; answers with its outcome", params(("tenant" = String, Path, description = "Tenant id")), request_body = TicketRequest, responses((status = 201, description = "The outcome, as `ticket submit --json` prints it", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn submit(
     State(api): State<Api>,
     caller: Caller,
@@ -50,23 +74,7 @@ pub async fn submit(
 ) -> Result<(StatusCode, Json<Submission>), ApiError> {
     caller.require(&[Role::Admin, Role::Technician], "submitting a ticket")?;
     caller.tenant(&tenant)?;
-    if !req.from.contains('@') {
-        return Err(ApiError::bad_request(format!(
-            "`from` must be the requester's email address, not {:?}",
-            req.from
-        )));
-    }
-    let ticket = NewTicket {
-        subject: req.subject,
-        body: req.body,
-        requester: Person {
-            email: req.from.trim().to_string(),
-            name: req.name,
-        },
-        channel: req.channel.unwrap_or_else(|| "api".into()),
-        requester_verified: req.verified,
-        fields: req.fields.into_iter().collect(),
-    };
+    let ticket = req.into_ticket("api")?;
     let desk = caller.desk;
     let t = tenant.clone();
     let submission = api
@@ -82,6 +90,7 @@ pub struct ListQuery {
 }
 
 /// A tenant's tickets, newest first.
+#[utoipa::path(get, path = "/tenants/{tenant}/tickets", tag = "tickets", summary = "A tenant's tickets, newest first", params(("tenant" = String, Path, description = "Tenant id"), ("limit" = Option<i64>, Query)), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn tickets(
     caller: Caller,
     Path(tenant): Path<String>,
@@ -110,6 +119,7 @@ pub async fn tickets(
 }
 
 /// A ticket with its notes and runs.
+#[utoipa::path(get, path = "/tickets/{id}", tag = "tickets", summary = "A ticket with its notes and runs", params(("id" = String, Path, description = "`T-12`")), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn ticket(caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Admin, Role::Technician], "reading a ticket")?;
     let number = parse_ticket_id(&id)?;
@@ -127,6 +137,7 @@ pub async fn ticket(caller: Caller, Path(id): Path<String>) -> Result<Json<Value
 }
 
 /// A run with every call it made.
+#[utoipa::path(get, path = "/runs/{id}", tag = "runs", summary = "A run with every call it made", params(("id" = String, Path, description = "`R-12`")), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn run(caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Admin, Role::Technician], "reading a run")?;
     let run = caller.desk.store.run(parse_run_id(&id)?).await?;
@@ -135,13 +146,14 @@ pub async fn run(caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, 
     Ok(Json(crate::views::run(&run, &journal)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerRequest {
     text: String,
 }
 
 /// Answer the question a waiting run asked, as the token's person; resumes the run.
+#[utoipa::path(post, path = "/runs/{id}/answer", tag = "runs", summary = "Answer a waiting run's question as the token's person", params(("id" = String, Path)), request_body = AnswerRequest, responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn answer(
     State(api): State<Api>,
     caller: Caller,
@@ -161,6 +173,7 @@ pub async fn answer(
 }
 
 /// Tickets handed to a technician, newest first, with the reason of their last run.
+#[utoipa::path(get, path = "/escalations", tag = "tickets", summary = "Tickets handed to a technician, with the reason", params(("tenant" = Option<String>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn escalations(
     caller: Caller,
     Query(q): Query<ListQuery>,
@@ -218,6 +231,7 @@ pub async fn escalations(
 
 /// Pending approval requests the caller may answer: all of them for an admin; for a
 /// technician or an approver, those in their tenant that name them.
+#[utoipa::path(get, path = "/approvals", tag = "approvals", summary = "Pending approvals the caller may answer", params(("tenant" = Option<String>, Query)), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn approvals(
     caller: Caller,
     Query(q): Query<ListQuery>,
@@ -245,6 +259,7 @@ pub async fn approvals(
 }
 
 /// One approval request, pending or answered.
+#[utoipa::path(get, path = "/approvals/{id}", tag = "approvals", summary = "One approval request", params(("id" = String, Path, description = "`A-3`")), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn approval(caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let row = caller.desk.store.approval(parse_approval_id(&id)?).await?;
     caller.tenant(&row.tenant)?;
@@ -264,13 +279,14 @@ pub async fn approval(caller: Caller, Path(id): Path<String>) -> Result<Json<Val
     Ok(Json(crate::views::approval(&row)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     #[serde(default)]
     comment: Option<String>,
 }
 
+#[utoipa::path(post, path = "/approvals/{id}/approve", tag = "approvals", summary = "Approve as the token's person; resumes the run", params(("id" = String, Path)), request_body(content = Option<DecisionRequest>), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn approve(
     api: State<Api>,
     caller: Caller,
@@ -280,6 +296,7 @@ pub async fn approve(
     decide(api, caller, id, body, Answer::Approve).await
 }
 
+#[utoipa::path(post, path = "/approvals/{id}/reject", tag = "approvals", summary = "Reject as the token's person; the plugin gets `rejected`", params(("id" = String, Path)), request_body(content = Option<DecisionRequest>), responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `{error, detail}` saying what was wrong and what to do", body = ErrorBody)))]
 pub async fn reject(
     api: State<Api>,
     caller: Caller,

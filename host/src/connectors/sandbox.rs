@@ -35,7 +35,7 @@ pub struct Sandbox {
 
 /// A user to create in the sandbox directory (the API takes it as JSON; only `email`
 /// is required).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct NewUser {
     pub email: String,
@@ -246,7 +246,7 @@ impl Sandbox {
             u.name.trim().to_string()
         };
         let password_hash = u.password.as_deref().map(|p| hash_password(&new_salt(), p));
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(db)?;
         let inserted = sqlx::query(
             "INSERT INTO sandbox_users (tenant, email, name, enabled, locked, privileged, manager, department, password_hash)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -337,7 +337,7 @@ impl Sandbox {
     /// towards a lockout; a locked or disabled account is refused whatever the password.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignIn, ConnectorError> {
         let email = normalize_email(email)?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(db)?;
         let row = self.row_in(&mut tx, &email).await?;
         let outcome = if !row.enabled {
             SignIn::Disabled
@@ -503,7 +503,7 @@ impl Sandbox {
         action: &str,
     ) -> Result<Effect, ConnectorError> {
         let email = normalize_email(email)?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(db)?;
         self.row_in(&mut tx, &email).await?;
         let changed = if add {
             self.insert_attr(&mut tx, &email, kind, value).await?
@@ -541,7 +541,7 @@ impl Sandbox {
         action: &str,
     ) -> Result<Effect, ConnectorError> {
         let email = normalize_email(email)?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(db)?;
         let row = self.row_in(&mut tx, &email).await?;
         if !needs_change(&row) {
             return Ok(Effect::Unchanged);
@@ -630,7 +630,7 @@ impl Idp for Sandbox {
         self.check_fault(HostFunction::ResetPassword).await?;
         let email = normalize_email(email)?;
         let hash = hash_password(&new_salt(), password.expose());
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(db)?;
         let row = self.row_in(&mut tx, &email).await?;
         if !row.enabled {
             return Err(ConnectorError::Invalid(format!(
@@ -662,7 +662,7 @@ impl Idp for Sandbox {
         self.check_fault(HostFunction::RequireMfaReregistration)
             .await?;
         let email = normalize_email(email)?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::begin_write(&self.pool).await.map_err(db)?;
         self.row_in(&mut tx, &email).await?;
         let removed = sqlx::query(
             "DELETE FROM sandbox_user_attrs WHERE tenant = ? AND email = ? AND kind = 'mfa'",

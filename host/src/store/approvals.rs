@@ -161,7 +161,7 @@ impl Store {
         answer: Answer,
         comment: Option<&str>,
     ) -> anyhow::Result<ApprovalRow> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let status = match answer {
             Answer::Approve => "approved",
             Answer::Reject => "rejected",
@@ -271,7 +271,7 @@ impl Store {
     /// Waiting runs whose wait is over (`waiting_until` has passed), claimed for
     /// escalation by this process; their pending approvals are marked expired.
     pub async fn claim_expired_waits(&self) -> anyhow::Result<Vec<i64>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let runs: Vec<(i64, String)> = sqlx::query_as(
             "UPDATE runs SET status = 'running', owner = ?, owner_seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE status = 'waiting' AND waiting_until IS NOT NULL

@@ -27,7 +27,7 @@ impl Store {
         rules: &[String],
     ) -> anyhow::Result<()> {
         self.tenant(tenant).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO policies (tenant, source) VALUES (?, ?)
              ON CONFLICT (tenant) DO UPDATE SET source = excluded.source,
@@ -50,7 +50,7 @@ impl Store {
     /// Set the mode of one category (`*`: every category without a mode of its own).
     pub async fn set_mode(&self, tenant: &str, category: &str, mode: Mode) -> anyhow::Result<()> {
         self.tenant(tenant).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let previous: Option<(String,)> =
             sqlx::query_as("SELECT mode FROM modes WHERE tenant = ? AND category = ?")
                 .bind(tenant)
@@ -113,7 +113,7 @@ impl Store {
         name: &str,
         body: Option<&str>,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         match body {
             Some(body) => sqlx::query(
                 "INSERT INTO template_overrides (tenant, plugin, name, body) VALUES (?, ?, ?, ?)
@@ -208,7 +208,7 @@ impl Store {
 
     /// Take over an abandoned run: succeeds only if it still has the owner recovery saw.
     pub async fn claim_abandoned(&self, run: &RunRow) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let claimed = sqlx::query(
             "UPDATE runs SET owner = ?, owner_seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ? AND status = 'running' AND owner IS ?",

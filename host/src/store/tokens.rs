@@ -112,7 +112,7 @@ impl Store {
             );
         }
         let secret = format!("{SECRET_PREFIX}{}", hex::encode(rand::random::<[u8; 32]>()));
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let row: TokenRow = sqlx::query_as(
             "INSERT INTO api_tokens (role, tenant, person, name, secret_hash) VALUES (?, ?, ?, ?, ?)
              RETURNING id, role, tenant, person, name, created_at, revoked_at",
@@ -161,7 +161,7 @@ impl Store {
 
     /// Revoke a token: requests with it are refused from now on.
     pub async fn revoke_token(&self, id: i64) -> anyhow::Result<Token> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.pool).await?;
         let row: Option<TokenRow> = sqlx::query_as(
             "UPDATE api_tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ? AND revoked_at IS NULL

@@ -1,0 +1,156 @@
+//! Inbound PSA webhooks: `POST /hooks/psa/{tenant}` turns a signed JSON body into a
+//! ticket. The sender signs with the tenant's secret (`capdesk tenant webhook-secret`):
+//! `X-Capdesk-Timestamp` is the Unix time in seconds and `X-Capdesk-Signature` is
+//! `v1=` and the hex HMAC-SHA256 of `v1:{timestamp}:{body}`. Unsigned, badly signed,
+//! stale (over five minutes off), replayed, oversized and malformed deliveries are
+//! refused with a 4xx and write nothing; a tenant's secret signs only for that tenant.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{Hmac, Mac as _};
+use sha2::Sha256;
+
+use super::Api;
+use super::error::{ApiError, ErrorBody};
+use super::work::TicketRequest;
+use crate::engine::Submission;
+
+/// How far the sender's clock may be from ours, and how long signatures are kept.
+pub const MAX_SKEW_SECS: i64 = 300;
+/// The largest webhook body.
+pub const MAX_HOOK_BYTES: usize = 64 * 1024;
+
+/// The signature header's value for `body` sent at `timestamp` with `secret`.
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(format!("v1:{timestamp}:").as_bytes());
+    mac.update(body);
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized(format!(
+                "the delivery has no {name} header; sign it as the README's PSA webhook section says"
+            ))
+        })
+}
+
+/// A ticket from the tenant's PSA.
+#[utoipa::path(
+    post,
+    path = "/hooks/psa/{tenant}",
+    tag = "intake",
+    security(()),
+    params(
+        ("tenant" = String, Path),
+        ("X-Capdesk-Timestamp" = i64, Header, description = "Unix time of sending, in seconds"),
+        ("X-Capdesk-Signature" = String, Header, description = "`v1=` + hex HMAC-SHA256 of `v1:{timestamp}:{body}` with the tenant's webhook secret"),
+    ),
+    request_body = TicketRequest,
+    responses(
+        (status = 201, description = "The ticket's outcome", body = serde_json::Value),
+        (status = "default", description = "Refused, and why", body = ErrorBody),
+    )
+)]
+pub async fn psa(
+    State(api): State<Api>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<Submission>), ApiError> {
+    let body: Bytes = axum::body::to_bytes(body, MAX_HOOK_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("a webhook body may be at most {MAX_HOOK_BYTES} bytes"),
+            )
+        })?;
+    let timestamp = header(&headers, "x-capdesk-timestamp")?;
+    let signature = header(&headers, "x-capdesk-signature")?;
+    let sent: i64 = timestamp.parse().map_err(|_| {
+        ApiError::unauthorized("X-Capdesk-Timestamp must be the Unix time in seconds")
+    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if (now - sent).abs() > MAX_SKEW_SECS {
+        return Err(ApiError::unauthorized(format!(
+            "the delivery's timestamp is {}s from capdesk's clock (at most {MAX_SKEW_SECS}s is \
+             accepted); check the sender's clock and send it again",
+            now - sent
+        )));
+    }
+    // An unknown tenant and a tenant without a secret answer alike: nothing about
+    // which tenants exist leaks to an unauthenticated sender.
+    let secret = api
+        .desk
+        .store
+        .webhook_secret(&tenant)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "the signature does not match this tenant's webhook secret (`capdesk tenant \
+             webhook-secret TENANT` issues one)",
+            )
+        })?;
+    let expected = sign(&secret, sent, &body);
+    let given = signature
+        .strip_prefix("v1=")
+        .and_then(|h| hex::decode(h).ok());
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(format!("v1:{sent}:").as_bytes());
+    mac.update(&body);
+    // verify_slice compares in constant time.
+    if given.is_none_or(|g| mac.verify_slice(&g).is_err()) {
+        return Err(ApiError::unauthorized(
+            "the signature does not match this tenant's webhook secret (`capdesk tenant \
+             webhook-secret TENANT` issues one)",
+        ));
+    }
+    let request: TicketRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("the body is not a ticket this endpoint takes: {e}"))
+    })?;
+    let ticket = request.into_ticket("psa")?;
+    if !api
+        .desk
+        .store
+        .first_delivery(&tenant, &expected, now, 2 * MAX_SKEW_SECS)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "replayed",
+            "this delivery was accepted already; nothing was done again",
+        ));
+    }
+    let desk = api.desk.acting_as(format!("webhook:psa:{tenant}"));
+    let t = tenant.clone();
+    let submission = api
+        .queued(&tenant, async move { desk.submit(&t, ticket).await })
+        .await?;
+    Ok((StatusCode::CREATED, Json(submission)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_covers_the_timestamp_and_the_body() {
+        let a = sign("whsec_x", 1_700_000_000, b"{\"from\":\"a@b.c\"}");
+        assert!(a.starts_with("v1=") && a.len() == 3 + 64, "{a}");
+        assert_ne!(a, sign("whsec_x", 1_700_000_001, b"{\"from\":\"a@b.c\"}"));
+        assert_ne!(a, sign("whsec_x", 1_700_000_000, b"{\"from\":\"a@b.d\"}"));
+        assert_ne!(a, sign("whsec_y", 1_700_000_000, b"{\"from\":\"a@b.c\"}"));
+    }
+}
