@@ -832,3 +832,97 @@ fn concurrent_tickets_across_tenants_all_complete() {
         assert_eq!(s["status"], "resolved", "{s}");
     }
 }
+
+#[test]
+fn a_temporary_password_goes_out_as_a_link_that_opens_once() {
+    let server = Server::start(&[]);
+    let s = expect(
+        server.post(
+            &server.admin,
+            "/api/v1/tenants/demo/tickets",
+            json!({"from": "bob@demo.test", "subject": "Forgot my password",
+                   "body": "I forgot my password and cannot sign in", "verified": true}),
+        ),
+        201,
+    );
+    assert_eq!(s["status"], "resolved", "{s}");
+    let outbox = server.desk.json(&["sandbox", "outbox", "demo"]);
+    let message = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["recipient"] == "bob@demo.test")
+        .filter_map(|m| m["text"].as_str())
+        .find(|t| t.contains("/secret/"))
+        .unwrap_or_else(|| panic!("no link sent to bob: {outbox}"))
+        .to_string();
+    assert!(!message.contains("temporary password is:"), "{message}");
+    let link = message
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{}/secret/", server.base)))
+        .unwrap()
+        .to_string();
+
+    // Looking (as a chat app's link preview does) does not use it up.
+    for _ in 0..2 {
+        let offer = server.http.get(&link).send().unwrap();
+        assert_eq!(offer.status(), StatusCode::OK);
+        assert_eq!(offer.headers()["cache-control"], "no-store");
+        assert!(offer.text().unwrap().contains("Show my temporary password"));
+    }
+    // A wrong key reveals nothing and spoils nothing.
+    let (id_part, _) = link.rsplit_once('/').unwrap();
+    let wrong = format!("{id_part}/{}", "0".repeat(64));
+    assert_eq!(
+        server.http.post(&wrong).send().unwrap().status(),
+        StatusCode::GONE
+    );
+
+    let page = server.http.post(&link).send().unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().unwrap();
+    let password = page
+        .split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the page shows the password")
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"");
+    let signed_in = server
+        .desk
+        .json(&["sandbox", "sign-in", "demo", "bob@demo.test", &password]);
+    assert_eq!(signed_in["result"], "must-change-password", "{signed_in}");
+
+    assert_eq!(
+        server.http.post(&link).send().unwrap().status(),
+        StatusCode::GONE
+    );
+    assert_eq!(
+        server.http.get(&link).send().unwrap().status(),
+        StatusCode::GONE
+    );
+    // The password is nowhere capdesk keeps records.
+    let run = expect(
+        server.get(
+            &server.admin,
+            &format!("/api/v1/runs/{}", s["run"].as_str().unwrap()),
+        ),
+        200,
+    );
+    let ticket = expect(
+        server.get(
+            &server.admin,
+            &format!("/api/v1/tickets/{}", s["ticket"].as_str().unwrap()),
+        ),
+        200,
+    );
+    assert!(!run.to_string().contains(&password));
+    assert!(!ticket.to_string().contains(&password));
+    let db = std::fs::read(server.desk.dir.path().join("capdesk.db")).unwrap();
+    assert!(
+        !db.windows(password.len()).any(|w| w == password.as_bytes()),
+        "the password is in the database file"
+    );
+}

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod hooks;
 mod metrics;
+mod secrets;
 mod work;
 
 use std::future::Future;
@@ -77,11 +78,25 @@ pub fn router(api: Api) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        .route(
+            "/secret/{id}/{key}",
+            get(secrets::offer).post(secrets::reveal),
+        )
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(api)
+}
+
+/// The span of one request: its method and route template, never the concrete path (a
+/// one-time link's path holds its key).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(no route)", |m| m.as_str());
+    tracing::info_span!("request", method = %request.method(), route)
 }
 
 /// The OpenAPI description of the API, as served.

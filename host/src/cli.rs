@@ -151,6 +151,10 @@ pub struct ServeArgs {
     /// Tickets one tenant may have waiting for a worker before the API answers 429.
     #[arg(long, default_value_t = 1000)]
     pub queue_per_tenant: usize,
+    /// The address users reach this server at (e.g. https://desk.example.com), used in
+    /// one-time password links; the listening address by default.
+    #[arg(long, env = "CAPDESK_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -394,6 +398,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 workers: args.workers,
                 queue_per_tenant: args.queue_per_tenant,
                 triage_threshold: cli.triage_threshold,
+                public_url: args.public_url,
             };
             return crate::serve::serve(&cli.data, options).await;
         }

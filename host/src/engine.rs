@@ -170,6 +170,9 @@ pub struct Desk {
     pub store: Store,
     pub runtime: Arc<Runtime>,
     pub triage_threshold: f32,
+    /// The server's public address when temporary passwords are delivered as one-time
+    /// links (`capdesk serve`); `None` sends them in the chat message.
+    pub credential_links: Option<String>,
     /// Parsed policies by tenant, with the source they were parsed from.
     policies: PolicyCache,
 }
@@ -184,6 +187,7 @@ impl Desk {
             store,
             runtime,
             triage_threshold: DEFAULT_TRIAGE_THRESHOLD,
+            credential_links: None,
             policies: Arc::default(),
         })
     }
@@ -196,6 +200,7 @@ impl Desk {
             store: self.store.acting_as(actor),
             runtime: self.runtime.clone(),
             triage_threshold: self.triage_threshold,
+            credential_links: self.credential_links.clone(),
             policies: self.policies.clone(),
         }
     }
@@ -280,6 +285,12 @@ impl Desk {
             idp: sandbox.clone(),
             psa: sandbox.clone(),
             chat: sandbox,
+            credentials: self.credential_links.as_deref().map(|url| {
+                Arc::new(crate::credentials::CredentialLinks::new(
+                    self.store.pool().clone(),
+                    url,
+                ))
+            }),
         }
     }
 

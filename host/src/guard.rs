@@ -769,6 +769,8 @@ impl Guard {
     pub async fn reset_password(&mut self, email: &str) -> Result<Delivery, CallError> {
         let idp = self.connectors.idp.clone();
         let chat = self.connectors.chat.clone();
+        let links = self.connectors.credentials.clone();
+        let tenant = self.scope.tenant.clone();
         let delivery = |recipient: String| Delivery {
             channel: "chat".into(),
             recipient,
@@ -789,11 +791,31 @@ impl Guard {
                 }
                 let secret = temporary_password();
                 idp.set_temporary_password(&owner.email, &secret).await?;
-                let message = format!(
-                    "Your temporary password is: {}\nIt works for {TEMPORARY_PASSWORD_MINUTES} minutes. \
-                     You will be asked to choose a new password when you sign in.",
-                    secret.expose()
-                );
+                let message = match &links {
+                    // Served over HTTP: a one-time link, so the password is in no chat
+                    // history; a link that cannot be made is a failed delivery.
+                    Some(links) => {
+                        let link = links.seal(&tenant, &owner.email, &secret).await.map_err(|e| {
+                            Failure::Incomplete(format!(
+                                "the password of {} was reset, but its one-time link could not be \
+                                 made ({e}); the old password no longer works: reset it again and \
+                                 give the new one to the owner in person",
+                                owner.email
+                            ))
+                        })?;
+                        format!(
+                            "Your password was reset. Open this link to see your temporary \
+                             password (it works once, within {} minutes): {link}\nYou will be \
+                             asked to choose a new password when you sign in.",
+                            crate::credentials::LINK_MINUTES
+                        )
+                    }
+                    None => format!(
+                        "Your temporary password is: {}\nIt works for {TEMPORARY_PASSWORD_MINUTES} minutes. \
+                         You will be asked to choose a new password when you sign in.",
+                        secret.expose()
+                    ),
+                };
                 // The password is already changed: a delivery that fails must say so, or
                 // the technician would be told nothing happened while the old password
                 // no longer works.
@@ -1320,6 +1342,7 @@ mod tests {
             idp: sandbox.clone(),
             psa: sandbox.clone(),
             chat: sandbox.clone(),
+            credentials: None,
         };
         Setup {
             _dir: dir,

@@ -10,6 +10,7 @@ pub mod bundled;
 pub mod capability;
 pub mod cli;
 pub mod connectors;
+pub mod credentials;
 pub mod datadir;
 pub mod demo;
 pub mod engine;

@@ -28,6 +28,9 @@ pub struct ServeOptions {
     pub queue_per_tenant: usize,
     /// The lowest triage score that lets a plugin take a ticket.
     pub triage_threshold: f32,
+    /// The address users reach this server at, for one-time credential links; the
+    /// listening address when `None`.
+    pub public_url: Option<String>,
 }
 
 /// Start, serve until a shutdown signal, and shut down cleanly.
@@ -44,11 +47,6 @@ pub async fn serve(data: &Path, options: ServeOptions) -> anyhow::Result<()> {
             recovered.len()
         );
     }
-    let api = Api {
-        desk: Arc::new(desk),
-        queue: Arc::new(RunQueue::start(options.workers, options.queue_per_tenant)),
-        metrics: Arc::new(Metrics::default()),
-    };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| {
@@ -58,6 +56,17 @@ pub async fn serve(data: &Path, options: ServeOptions) -> anyhow::Result<()> {
             )
         })?;
     let address = listener.local_addr()?;
+    desk.credential_links = Some(
+        options
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}")),
+    );
+    let api = Api {
+        desk: Arc::new(desk),
+        queue: Arc::new(RunQueue::start(options.workers, options.queue_per_tenant)),
+        metrics: Arc::new(Metrics::default()),
+    };
     println!(
         "capdesk serving on http://{address} (data dir {})",
         data.display()

@@ -274,6 +274,7 @@ pub fn scope() -> RunScope {
 pub fn connectors() -> Connectors {
     let systems = MemorySystems::with_user(REQUESTER);
     Connectors {
+        credentials: None,
         idp: systems.clone(),
         psa: systems.clone(),
         chat: systems,

@@ -272,6 +272,9 @@ pub struct Connectors {
     pub idp: Arc<dyn Idp>,
     pub psa: Arc<dyn Psa>,
     pub chat: Arc<dyn Chat>,
+    /// When capdesk serves HTTP: temporary passwords go out as one-time links instead
+    /// of in the chat message itself.
+    pub credentials: Option<Arc<crate::credentials::CredentialLinks>>,
 }
 
 impl Connectors {
