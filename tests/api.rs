@@ -498,6 +498,28 @@ fn an_approval_is_answered_over_the_api_by_the_entitled_approver_only() {
         expect(server.get(&zoe, "/api/v1/approvals"), 200),
         json!([])
     );
+    expect_error(
+        server.get(&zoe, &format!("/api/v1/approvals/{approval}")),
+        403,
+        "forbidden",
+    );
+    assert_eq!(
+        expect(
+            server.get(&max, &format!("/api/v1/approvals/{approval}")),
+            200
+        )["status"],
+        "pending"
+    );
+    // An approver answers approvals, not a run's questions.
+    expect_error(
+        server.post(
+            &max,
+            &format!("/api/v1/runs/{}/answer", s["run"].as_str().unwrap()),
+            json!({"text": "yes"}),
+        ),
+        403,
+        "forbidden",
+    );
     // An approver reads nothing else.
     expect_error(
         server.get(
@@ -925,4 +947,106 @@ fn a_temporary_password_goes_out_as_a_link_that_opens_once() {
         !db.windows(password.len()).any(|w| w == password.as_bytes()),
         "the password is in the database file"
     );
+}
+
+#[test]
+fn the_served_demo_tenant_resolves_every_bundled_category_over_the_api() {
+    let server = Server::start(&[]);
+    let mut tokens = std::collections::HashMap::<String, String>::new();
+    let mut token_of = |person: &str, role: &str| {
+        tokens
+            .entry(person.to_string())
+            .or_insert_with(|| {
+                server.token(&["--role", role, "--tenant", "demo", "--person", person])
+            })
+            .clone()
+    };
+    let tickets = [
+        (
+            "account-unlock",
+            json!({"from": "ann@demo.test", "subject": "Locked out of my account",
+            "body": "I typed my password wrong too many times and now I'm locked out.", "verified": true}),
+        ),
+        (
+            "password-reset",
+            json!({"from": "bob@demo.test", "subject": "Forgot my password",
+            "body": "Back from holiday and I can't remember my password. Can you reset it?", "verified": true}),
+        ),
+        (
+            "mfa-reenroll",
+            json!({"from": "ann@demo.test", "subject": "New phone - authenticator app",
+            "body": "I got a new phone and the authenticator app is gone. Can you reset my MFA so I can set it up again?", "verified": true}),
+        ),
+        (
+            "mailbox-access",
+            json!({"from": "erin@demo.test", "subject": "Access to the finance shared mailbox",
+            "body": "Please give me full access to the finance shared mailbox.", "verified": true,
+            "fields": {"mailbox": "finance@demo.test", "right": "full-access"}}),
+        ),
+        (
+            "license-change",
+            json!({"from": "bob@demo.test", "subject": "Upgrade my license to E5",
+            "body": "I need Power BI Pro and Teams Phone, please upgrade me from E3 to E5.", "verified": true,
+            "fields": {"license": "M365-E5"}}),
+        ),
+        (
+            "group-membership",
+            json!({"from": "dave@demo.test", "subject": "Add me to the marketing DL",
+            "body": "Hi, please add me to the marketing distribution list. Thanks, Dave", "verified": false,
+            "fields": {"group": "marketing", "action": "add"}}),
+        ),
+    ];
+    for (category, ticket) in tickets {
+        let mut s = expect(
+            server.post(&server.admin, "/api/v1/tenants/demo/tickets", ticket),
+            201,
+        );
+        assert_eq!(s["plugin"], category, "{s}");
+        // Answer what the run waits for, as the person it waits for, over the API.
+        for _ in 0..6 {
+            if let Some(approval) = s.get("approval") {
+                let by = approval["approvers"][0].as_str().unwrap().to_string();
+                let token = token_of(&by, "approver");
+                let id = approval["id"].as_str().unwrap();
+                s = expect(
+                    server.post(
+                        &token,
+                        &format!("/api/v1/approvals/{id}/approve"),
+                        json!({}),
+                    ),
+                    200,
+                );
+            } else if let Some(waiting) = s.get("waiting_for") {
+                let to = waiting["to"].as_str().unwrap().to_string();
+                let answer = if waiting["question"].as_str().unwrap().contains("code") {
+                    let outbox = server.desk.json(&["sandbox", "outbox", "demo"]);
+                    outbox
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .rev()
+                        .find_map(|m| {
+                            let rest = m["text"].as_str()?.split("verification code is ").nth(1)?;
+                            Some(rest.chars().take(6).collect::<String>())
+                        })
+                        .expect("a code was sent")
+                } else {
+                    waiting["choices"][0].as_str().unwrap().to_string()
+                };
+                let token = token_of(&to, "technician");
+                let run = s["run"].as_str().unwrap().to_string();
+                s = expect(
+                    server.post(
+                        &token,
+                        &format!("/api/v1/runs/{run}/answer"),
+                        json!({"text": answer}),
+                    ),
+                    200,
+                );
+            } else {
+                break;
+            }
+        }
+        assert_eq!(s["status"], "resolved", "{category}: {s}");
+    }
 }

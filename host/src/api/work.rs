@@ -160,6 +160,10 @@ pub async fn answer(
     Path(id): Path<String>,
     Body(req): Body<AnswerRequest>,
 ) -> Result<Json<Submission>, ApiError> {
+    caller.require(
+        &[Role::Admin, Role::Technician],
+        "answering a run's question",
+    )?;
     let run = caller.desk.store.run(parse_run_id(&id)?).await?;
     caller.tenant(&run.tenant)?;
     let by = caller.person()?.to_string();
@@ -263,13 +267,13 @@ pub async fn approvals(
 pub async fn approval(caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let row = caller.desk.store.approval(parse_approval_id(&id)?).await?;
     caller.tenant(&row.tenant)?;
-    if caller.token.role != Role::Admin {
+    // A technician reads any of their tenant's requests; an approver only their own.
+    if caller.token.role == Role::Approver {
         let person = caller.person()?;
         if !row
             .approver_emails()
             .iter()
             .any(|e| e.eq_ignore_ascii_case(person))
-            && caller.token.role == Role::Approver
         {
             return Err(ApiError::forbidden(format!(
                 "approval {id} does not name {person}"
