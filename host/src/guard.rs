@@ -1231,7 +1231,10 @@ pub fn describe_call(function: HostFunction, args: &str) -> String {
             s("mailbox")
         ),
         HostFunction::GetTicket => format!("read ticket {}", s("id")),
-        HostFunction::AddNote => format!("add a {} note: {}", s("visibility"), s("text")),
+        HostFunction::AddNote => match s("visibility") {
+            internal if internal == "internal" => format!("add an internal note: {}", s("text")),
+            other => format!("add a {other} note: {}", s("text")),
+        },
         HostFunction::SetStatus => format!("set the ticket status to {}", s("status")),
         HostFunction::LinkToParent => format!("link the ticket to {}", s("parent")),
         HostFunction::ChatSend => format!("message {}: {}", s("to"), s("text")),
