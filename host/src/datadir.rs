@@ -89,6 +89,50 @@ impl DataDir {
         self.write_atomic(&format!("{CACHE}/{key}.cwasm"), bytes)
     }
 
+    /// The key that seals connector credentials at rest (`vault.key`, 32 random bytes,
+    /// readable by the owner only), created on first use. Whoever has the data dir has
+    /// the key; a copy of the database alone does not open the credentials in it.
+    pub fn vault_key(&self) -> anyhow::Result<[u8; 32]> {
+        const NAME: &str = "vault.key";
+        match self.dir.read(NAME) {
+            Ok(bytes) => {
+                return bytes.as_slice().try_into().map_err(|_| {
+                    anyhow::anyhow!(
+                        "{}/{NAME} is not a 32-byte key; restore it from a backup (the chat \
+                         credentials sealed with it cannot be opened without it)",
+                        self.path.display()
+                    )
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading {}/{NAME}", self.path.display()));
+            }
+        }
+        // Written whole under a temporary name, then linked into place: a concurrent
+        // reader sees no key or the whole key, and of two creators the first wins.
+        let key = rand::random::<[u8; 32]>();
+        let tmp = format!("{NAME}.tmp-{}", std::process::id());
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        cap_std::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = self
+            .dir
+            .open_with(&tmp, &options)
+            .with_context(|| format!("creating {}/{tmp}", self.path.display()))?;
+        f.write_all(&key)?;
+        f.sync_all()?;
+        drop(f);
+        let linked = self.dir.hard_link(&tmp, &self.dir, NAME);
+        let _ = self.dir.remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(key),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => self.vault_key(),
+            Err(e) => Err(e).with_context(|| format!("creating {}/{NAME}", self.path.display())),
+        }
+    }
+
     /// Write through a temporary name and rename, so a reader never sees half a file.
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
         let tmp = format!("{name}.tmp-{}", std::process::id());

@@ -24,5 +24,6 @@ pub mod policy;
 pub mod runtime;
 pub mod serve;
 pub mod store;
+pub mod vault;
 pub mod views;
 pub mod workers;
