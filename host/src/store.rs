@@ -19,6 +19,7 @@ use crate::mode::Mode;
 use crate::owner;
 
 pub mod approvals;
+pub mod chat;
 mod guardrails;
 pub mod tokens;
 mod webhooks;
