@@ -16,8 +16,9 @@ use serde_json::json;
 
 use crate::approvals;
 use crate::capability::Capability;
+use crate::connectors::channel::TenantChat;
 use crate::connectors::sandbox::Sandbox;
-use crate::connectors::{Connectors, NewTicket, Ticket, TicketStatus, Visibility};
+use crate::connectors::{ApprovalRequest, Connectors, NewTicket, Ticket, TicketStatus, Visibility};
 use crate::datadir::DataDir;
 use crate::guard::{ApprovalNeeded, Guard, Interrupt, RunScope};
 use crate::journal::{CallState, Journal};
@@ -26,6 +27,7 @@ use crate::policy::Policy;
 use crate::runtime::{Ending, Instance, Plugin, Resolve, Runtime};
 use crate::store::approvals::{Answer, approval_label};
 use crate::store::{InstalledPlugin, NewApproval, RunRow, Store, run_label, ticket_label};
+use crate::vault::Vault;
 
 /// Triage scores below this leave a ticket unmatched.
 pub const DEFAULT_TRIAGE_THRESHOLD: f32 = 0.5;
@@ -175,6 +177,10 @@ pub struct Desk {
     pub credential_links: Option<String>,
     /// Parsed policies by tenant, with the source they were parsed from.
     policies: PolicyCache,
+    /// Seals and opens connector credentials (the data dir's key).
+    pub vault: Vault,
+    /// The HTTP client of the chat connectors (Slack, Teams).
+    pub http: reqwest::Client,
 }
 
 impl Desk {
@@ -182,6 +188,7 @@ impl Desk {
     pub async fn open(path: &Path) -> anyhow::Result<Desk> {
         let data = DataDir::open(path)?;
         let store = Store::open(&data.database()).await?;
+        let vault = Vault::new(&data.vault_key()?);
         let runtime = Arc::new(Runtime::new(data)?);
         Ok(Desk {
             store,
@@ -189,6 +196,8 @@ impl Desk {
             triage_threshold: DEFAULT_TRIAGE_THRESHOLD,
             credential_links: None,
             policies: Arc::default(),
+            vault,
+            http: crate::connectors::channel::http_client()?,
         })
     }
 
@@ -202,6 +211,8 @@ impl Desk {
             triage_threshold: self.triage_threshold,
             credential_links: self.credential_links.clone(),
             policies: self.policies.clone(),
+            vault: self.vault.clone(),
+            http: self.http.clone(),
         }
     }
 
@@ -278,13 +289,26 @@ impl Desk {
         Sandbox::new(self.store.pool().clone(), tenant)
     }
 
+    /// The tenant's chat: Slack or Teams when the tenant is configured so (looked up at
+    /// each call, so a changed configuration applies to the next message), the built-in
+    /// `builtin` otherwise.
+    pub fn chat(&self, tenant: &str, builtin: Arc<Sandbox>) -> TenantChat {
+        TenantChat::new(
+            self.store.clone(),
+            self.vault.clone(),
+            self.http.clone(),
+            tenant,
+            builtin,
+        )
+    }
+
     /// The connected systems a tenant's runs act on.
     pub fn connectors(&self, tenant: &str) -> Connectors {
         let sandbox = Arc::new(self.sandbox(tenant));
         Connectors {
             idp: sandbox.clone(),
             psa: sandbox.clone(),
-            chat: sandbox,
+            chat: Arc::new(self.chat(tenant, sandbox)),
             credentials: self.credential_links.as_deref().map(|url| {
                 Arc::new(crate::credentials::CredentialLinks::new(
                     self.store.pool().clone(),
@@ -504,6 +528,15 @@ impl Desk {
                 })?
         };
         self.store.record_answer(run, &waiting.to, &answer).await?;
+        let outcome = format!("{} answered: {answer}", waiting.to);
+        if let Err(e) = self
+            .connectors(&row.tenant)
+            .chat
+            .settled(&run_label(run), &outcome)
+            .await
+        {
+            tracing::warn!(run = %run_label(run), "could not show the answer on the question's message: {e}");
+        }
         self.resume(run).await
     }
 
@@ -638,6 +671,15 @@ impl Desk {
             row.rule,
             row.summary
         );
+        let outcome = format!(
+            "{} {verb} by {}: {}.{said}",
+            approval_label(id),
+            by.trim(),
+            row.summary
+        );
+        if let Err(e) = connectors.chat.settled(&approval_label(id), &outcome).await {
+            tracing::warn!(approval = %approval_label(id), "could not show the decision on the request's messages: {e}");
+        }
         let ticket = ticket_label(row.ticket);
         let r = connectors
             .psa
@@ -1092,8 +1134,18 @@ impl Desk {
             &requester,
             &expires_at,
         );
+        let request = ApprovalRequest {
+            id: &pending_approval.id,
+            summary: &needed.summary,
+            rule: &needed.rule,
+            ticket: &ticket.id,
+            subject: &ticket.details.subject,
+            requester: &requester,
+            expires_at: &expires_at,
+            text: &message,
+        };
         for approver in &approvers {
-            let r = connectors.chat.send(approver, &message).await;
+            let r = connectors.chat.request_approval(approver, &request).await;
             journal.record(
                 "host.chat-send",
                 None,

@@ -1050,15 +1050,15 @@ impl Guard {
         check_text(question)?;
         let function = HostFunction::ChatAsk;
         let args = json!({ "to": to, "question": question, "choices": choices });
-        let options = if choices.is_empty() {
-            String::new()
-        } else {
-            format!("\nAnswer with one of: {}", choices.join(", "))
-        };
         let chat = self.connectors.chat.clone();
-        let text = format!("{question}{options}");
+        // The run's label routes a chat's answer buttons back to it.
+        let run = self
+            .journal
+            .run()
+            .map(crate::store::run_label)
+            .unwrap_or_default();
         let send = async {
-            chat.send(to, &text).await?;
+            chat.ask(to, question, choices, &run).await?;
             Ok(String::new())
         };
         let args = args.to_string();

@@ -178,6 +178,14 @@ impl Journal {
         self.pending.push(entry);
     }
 
+    /// The run this journal belongs to (`None` for one kept in memory only).
+    pub fn run(&self) -> Option<i64> {
+        match &self.sink {
+            Sink::Store { run, .. } => Some(*run),
+            Sink::Memory => None,
+        }
+    }
+
     /// Turn the last entry (a question just sent) into one waiting for its answer.
     pub fn mark_last_waiting(&mut self) {
         if let Some(last) = self.pending.last_mut() {

@@ -4,7 +4,10 @@
 //! plug in behind the same traits. Connectors know nothing of wasmtime, grants or policy:
 //! by the time a call reaches one, the guard has allowed it.
 
+pub mod channel;
 pub mod sandbox;
+pub mod slack;
+pub mod teams;
 
 use std::fmt;
 use std::sync::Arc;
@@ -253,11 +256,64 @@ pub trait Psa: Send + Sync {
     }
 }
 
+/// An approval request as its approvers are shown it.
+#[derive(Debug, Clone)]
+pub struct ApprovalRequest<'a> {
+    /// `A-12`: what a button's click routes back to.
+    pub id: &'a str,
+    /// What capdesk wants to do, in words.
+    pub summary: &'a str,
+    pub rule: &'a str,
+    pub ticket: &'a str,
+    pub subject: &'a str,
+    pub requester: &'a str,
+    pub expires_at: &'a str,
+    /// The whole request as plain text (with how to answer it from the command line).
+    pub text: &'a str,
+}
+
 /// The chat of one tenant.
 #[async_trait]
 pub trait Chat: Send + Sync {
     /// Send a direct message to a person, by email.
     async fn send(&self, to: &str, text: &str) -> Result<(), ConnectorError>;
+
+    /// Ask `to` a question on behalf of run `run` (`R-7`). A chat with buttons offers
+    /// each choice as one, routed back to the run; without choices the person types the
+    /// answer. The default is one plain message listing the choices.
+    async fn ask(
+        &self,
+        to: &str,
+        question: &str,
+        choices: &[String],
+        run: &str,
+    ) -> Result<(), ConnectorError> {
+        let _ = run;
+        if choices.is_empty() {
+            self.send(to, question).await
+        } else {
+            let text = format!("{question}\nAnswer with one of: {}", choices.join(", "));
+            self.send(to, &text).await
+        }
+    }
+
+    /// Ask the approver `to` to approve or reject. A chat with buttons offers both,
+    /// routed back to the approval; the default sends the plain text.
+    async fn request_approval(
+        &self,
+        to: &str,
+        request: &ApprovalRequest<'_>,
+    ) -> Result<(), ConnectorError> {
+        self.send(to, request.text).await
+    }
+
+    /// A question or approval asked earlier (`subject`: `R-7`, `A-12`) was settled: a
+    /// chat that can edit its messages shows `outcome` on the ones it posted, so their
+    /// buttons are gone. The default does nothing.
+    async fn settled(&self, subject: &str, outcome: &str) -> Result<(), ConnectorError> {
+        let _ = (subject, outcome);
+        Ok(())
+    }
 
     /// Whether repeating `function` is harmless; see [`Idp::is_idempotent`].
     fn is_idempotent(&self, function: HostFunction) -> bool {
