@@ -7,10 +7,14 @@
 
 mod admin;
 pub mod auth;
+pub mod botauth;
+mod chat_intake;
 pub mod error;
 pub mod hooks;
 mod metrics;
 mod secrets;
+pub mod slack;
+pub mod teams;
 mod work;
 
 use std::future::Future;
@@ -169,6 +173,9 @@ fn documented_routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(readyz))
         .routes(routes!(metrics))
         .routes(routes!(hooks::psa))
+        .routes(routes!(slack::events))
+        .routes(routes!(slack::interactivity))
+        .routes(routes!(teams::messages))
         .nest("/api/v1", v1)
         .split_for_parts()
 }
