@@ -15,6 +15,7 @@ use crate::connectors::{NewTicket, Person, Psa as _};
 use crate::engine::Desk;
 use crate::store::{parse_run_id, parse_ticket_id, run_label, ticket_label};
 
+mod chat;
 mod guardrails;
 
 #[derive(Parser, Debug)]
@@ -193,6 +194,12 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// Connect the tenant's Slack app and make Slack the tenant's chat.
+    Slack(chat::SlackArgs),
+    /// Connect the tenant's Teams bot and make Teams the tenant's chat.
+    Teams(chat::TeamsArgs),
+    /// Show the tenant's chat, or choose it: builtin, slack or teams.
+    Chat(chat::ChatArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -432,6 +439,9 @@ async fn execute(desk: &Desk, json: bool, command: Command) -> anyhow::Result<()
                 )
             })
         }
+        Command::Tenant(TenantCommand::Slack(args)) => chat::slack(desk, json, args).await,
+        Command::Tenant(TenantCommand::Teams(args)) => chat::teams(desk, json, args).await,
+        Command::Tenant(TenantCommand::Chat(args)) => chat::choose(desk, json, args).await,
         Command::Tenant(TenantCommand::List) => {
             let tenants = desk.store.tenants().await?;
             emit(json, &tenants, || {
