@@ -714,3 +714,72 @@ fn a_question_is_answered_by_its_buttons_or_by_a_direct_message() {
         "the answer made no ticket of its own"
     );
 }
+
+#[test]
+fn an_admin_sets_the_chat_over_the_api_and_never_reads_a_secret_back() {
+    let desk = Desk::start(0);
+    let admin = &desk.server.admin;
+    let server = &desk.server;
+    let detail = expect_error(
+        server.put(
+            admin,
+            "/api/v1/tenants/acme/chat/slack",
+            json!({"bot_token": "nope", "signing_secret": "s"}),
+        ),
+        422,
+        "unprocessable",
+    );
+    assert!(detail.contains("xoxb-"), "{detail}");
+    let set = expect(
+        server.put(
+            admin,
+            "/api/v1/tenants/acme/chat/slack",
+            json!({"bot_token": "xoxb-rotated", "signing_secret": "rotated-secret",
+                   "api_base": "https://slack.com/api/"}),
+        ),
+        200,
+    );
+    assert_eq!(set["settings"]["api_base"], "https://slack.com/api");
+    let technician = server.token(&["--role", "technician", "--tenant", "acme"]);
+    let shown = expect(server.get(&technician, "/api/v1/tenants/acme/chat"), 200);
+    assert_eq!(shown["chat"], "slack");
+    assert_eq!(shown["configured"]["slack"]["secrets"], "set");
+    for body in [set.to_string(), shown.to_string()] {
+        assert!(
+            !body.contains("xoxb-rotated") && !body.contains("rotated-secret"),
+            "{body}"
+        );
+    }
+    // A technician reads but does not change; another tenant's token does neither.
+    expect_error(
+        server.put(
+            &technician,
+            "/api/v1/tenants/acme/chat",
+            json!({"chat": "builtin"}),
+        ),
+        403,
+        "forbidden",
+    );
+    let globex = server.token(&["--role", "technician", "--tenant", "globex"]);
+    expect_error(
+        server.get(&globex, "/api/v1/tenants/acme/chat"),
+        403,
+        "forbidden",
+    );
+    // Teams cannot be chosen before it is configured; builtin always can.
+    let detail = expect_error(
+        server.put(admin, "/api/v1/tenants/acme/chat", json!({"chat": "teams"})),
+        422,
+        "unprocessable",
+    );
+    assert!(detail.contains("capdesk tenant teams"), "{detail}");
+    let back = expect(
+        server.put(
+            admin,
+            "/api/v1/tenants/acme/chat",
+            json!({"chat": "builtin"}),
+        ),
+        200,
+    );
+    assert_eq!(back["chat"], "builtin");
+}

@@ -8,6 +8,7 @@
 mod admin;
 pub mod auth;
 pub mod botauth;
+mod chat_admin;
 mod chat_intake;
 pub mod error;
 pub mod hooks;
@@ -159,6 +160,9 @@ fn documented_routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::verify_audit))
         .routes(routes!(admin::sandbox_users, admin::add_sandbox_user))
         .routes(routes!(admin::sandbox_user))
+        .routes(routes!(chat_admin::chat, chat_admin::choose))
+        .routes(routes!(chat_admin::set_slack))
+        .routes(routes!(chat_admin::set_teams))
         .routes(routes!(work::tickets, work::submit))
         .routes(routes!(work::ticket))
         .routes(routes!(work::run))

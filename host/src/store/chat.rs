@@ -87,7 +87,8 @@ impl Store {
                 if configured.is_none() {
                     anyhow::bail!(
                         "tenant {tenant} has no {kind} configuration yet; set it first with \
-                         `capdesk tenant {kind} {tenant} ...`"
+                         `capdesk tenant {kind} {tenant} ...` or \
+                         `PUT /api/v1/tenants/{tenant}/chat/{kind}`"
                     );
                 }
                 sqlx::query(
