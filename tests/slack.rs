@@ -783,3 +783,37 @@ fn an_admin_sets_the_chat_over_the_api_and_never_reads_a_secret_back() {
     );
     assert_eq!(back["chat"], "builtin");
 }
+
+#[test]
+fn an_approval_nobody_answers_in_time_loses_its_buttons() {
+    let desk = Desk::start(0);
+    let policy = desk.server.desk.dir.path().join("quick.toml");
+    let default = desk.server.desk.ok(&["policy", "default"]);
+    let quick = default.replacen("approval_timeout = \"4h\"", "approval_timeout = \"1s\"", 1);
+    assert_ne!(
+        quick, default,
+        "the default policy sets approval_timeout = \"4h\""
+    );
+    std::fs::write(&policy, quick).unwrap();
+    desk.server
+        .desk
+        .ok(&["policy", "set", "acme", policy.to_str().unwrap()]);
+
+    let text = "Please add me to the SG-Finance-ReadOnly security group.";
+    expect(desk.acme("events", &message("Ev1", "UANN", text)), 200);
+    desk.eventually("the approval request to Max", |d| {
+        d.calls("chat.postMessage")
+            .into_iter()
+            .find(|p| p["channel"] == "UMAX" && p["blocks"].is_array())
+    });
+    // `capdesk sweep` escalates the wait once its second is over.
+    desk.eventually("the sweep to escalate the run", |d| {
+        let swept = d.server.desk.json(&["sweep"]);
+        (!swept.as_array().unwrap().is_empty()).then_some(swept)
+    });
+    let updates = desk.calls("chat.update");
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["channel"], "DUMAX");
+    let shown = updates[0]["text"].as_str().unwrap();
+    assert!(shown.contains("no answer in time"), "{shown}");
+}

@@ -782,6 +782,25 @@ impl Desk {
                 None => "an answer".into(),
             };
             let reason = format!("nobody answered in time: the run waited for {waited_for}");
+            // Buttons posted for the wait stop offering an answer nobody will take.
+            let subject = match wait_of(&row) {
+                Some(Wait::Approval(_)) => self
+                    .store
+                    .approval_of_run(run)
+                    .await?
+                    .map(|a| approval_label(a.id)),
+                Some(Wait::Question(_)) => Some(run_label(run)),
+                _ => None,
+            };
+            if let Some(subject) = subject {
+                let outcome = format!(
+                    "{subject}: no answer in time, so a technician has taken over ticket {}",
+                    ticket.id
+                );
+                if let Err(e) = connectors.chat.settled(&subject, &outcome).await {
+                    tracing::warn!(%subject, "could not show the timeout on the chat messages: {e}");
+                }
+            }
             let journal = Journal::durable(self.store.clone(), run, self.store.journal(run).await?);
             let scores = serde_json::from_str(&row.scores).unwrap_or_default();
             let handover = Handover {
