@@ -4,174 +4,10 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Stdio};
-
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::blocking::RequestBuilder;
 use serde_json::{Value, json};
-use support::Desk;
-
-/// A running `capdesk serve` on a scratch data dir.
-struct Server {
-    desk: Desk,
-    child: Child,
-    base: String,
-    admin: String,
-    http: Client,
-    /// What the server printed before it was ready.
-    banner: Vec<String>,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        Server::start_in(Desk::new(), extra)
-    }
-
-    fn start_in(desk: Desk, extra: &[&str]) -> Server {
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        let mut child = desk
-            .command(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting capdesk serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut banner = Vec::new();
-        let mut admin = String::new();
-        let base = loop {
-            let line = lines
-                .next()
-                .unwrap_or_else(|| panic!("capdesk serve exited early:\n{}", banner.join("\n")))
-                .unwrap();
-            if let Some(token) = line.strip_prefix("admin token: ") {
-                admin = token.trim().to_string();
-            }
-            if let Some(rest) = line.strip_prefix("capdesk serving on ") {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-            banner.push(line);
-        };
-        // Keep reading stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            desk,
-            child,
-            base,
-            admin,
-            http: Client::new(),
-            banner,
-        }
-    }
-
-    fn get(&self, token: &str, path: &str) -> RequestBuilder {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-    }
-
-    fn post(&self, token: &str, path: &str, body: Value) -> RequestBuilder {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-    }
-
-    fn put(&self, token: &str, path: &str, body: Value) -> RequestBuilder {
-        self.http
-            .put(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-    }
-
-    /// A token made with `capdesk token create` while the server runs.
-    fn token(&self, args: &[&str]) -> String {
-        let mut all = vec!["token", "create"];
-        all.extend_from_slice(args);
-        self.desk.json(&all)["secret"].as_str().unwrap().to_string()
-    }
-
-    /// An acme tenant in auto mode with the bundled plugins granted, Ann (managed by
-    /// Max) and Max in its directory.
-    fn acme(&self) {
-        let admin = &self.admin;
-        expect(
-            self.post(
-                admin,
-                "/api/v1/tenants",
-                json!({"id": "acme", "name": "Acme"}),
-            ),
-            201,
-        );
-        expect(
-            self.put(
-                admin,
-                "/api/v1/tenants/acme/modes/*",
-                json!({"mode": "auto"}),
-            ),
-            200,
-        );
-        for plugin in ["account-unlock", "group-membership"] {
-            expect(
-                self.put(
-                    admin,
-                    &format!("/api/v1/tenants/acme/grants/{plugin}"),
-                    json!({}),
-                ),
-                200,
-            );
-        }
-        for user in [
-            json!({"email": "ann@acme.test", "name": "Ann Archer", "manager": "max@acme.test", "locked": true}),
-            json!({"email": "max@acme.test", "name": "Max Mole"}),
-            json!({"email": "zoe@acme.test", "name": "Zoe Zed"}),
-        ] {
-            expect(
-                self.post(admin, "/api/v1/tenants/acme/sandbox/users", user),
-                201,
-            );
-        }
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        terminate(&self.child);
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn terminate(child: &Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Send; the status must be `status`; the JSON body.
-fn expect(request: RequestBuilder, status: u16) -> Value {
-    let response: Response = request.send().expect("the server answers");
-    let got = response.status();
-    let text = response.text().unwrap();
-    assert_eq!(got.as_u16(), status, "unexpected status; body: {text}");
-    serde_json::from_str(&text).unwrap_or(Value::String(text))
-}
-
-/// An error answer: the status, and JSON `{error, detail}` with this `error`.
-fn expect_error(request: RequestBuilder, status: u16, error: &str) -> String {
-    let body = expect(request, status);
-    assert_eq!(body["error"], error, "{body}");
-    let detail = body["detail"].as_str().expect("a detail").to_string();
-    assert!(!detail.is_empty());
-    detail
-}
+use support::server::{Server, expect, expect_error};
 
 #[test]
 fn a_fresh_server_starts_on_the_embedded_default_and_resolves_a_ticket() {
@@ -1049,4 +885,124 @@ fn the_served_demo_tenant_resolves_every_bundled_category_over_the_api() {
         }
         assert_eq!(s["status"], "resolved", "{category}: {s}");
     }
+}
+
+#[test]
+fn console_pages_and_forms_keep_to_the_signed_in_tokens_tenant_and_role() {
+    let server = Server::start(&[]);
+    server.acme();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |token: &str| -> String {
+        let r = http
+            .post(format!("{}/console/login", server.base))
+            .form(&[("token", token), ("next", "/console")])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        cookie.split(';').next().unwrap().to_string()
+    };
+    let page = |cookie: &str, path: &str| {
+        http.get(format!("{}{path}", server.base))
+            .header("cookie", cookie)
+            .send()
+            .unwrap()
+    };
+
+    // Without a session the console sends you to sign in; a bad token stays there.
+    let r = page("", "/console/tenants/demo");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/console/login")
+    );
+    let r = http
+        .post(format!("{}/console/login", server.base))
+        .form(&[("token", "cdk_wrong")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // A technician of acme reads acme, never demo, and changes nothing.
+    let tech = server.token(&["--role", "technician", "--tenant", "acme"]);
+    let cookie = sign_in(&tech);
+    assert_eq!(
+        page(&cookie, "/console/tenants/acme").status(),
+        StatusCode::OK
+    );
+    for path in [
+        "/console/tenants/demo",
+        "/console/tenants/demo/grants",
+        "/console/tenants/demo/policy",
+        "/console/tenants/demo/outbox",
+    ] {
+        let r = page(&cookie, path);
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            r.text().unwrap().contains("cannot reach tenant demo"),
+            "{path}"
+        );
+    }
+    let home = page(&cookie, "/console").text().unwrap();
+    assert!(home.contains("/console/tenants/acme") && !home.contains("/console/tenants/demo"));
+    let grants = page(&cookie, "/console/tenants/acme/grants")
+        .text()
+        .unwrap();
+    let csrf = grants
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let before = expect(
+        server.get(&server.admin, "/api/v1/tenants/acme/grants"),
+        200,
+    );
+    let toggle = |cookie: &str, csrf: &str| {
+        http.post(format!("{}/console/tenants/acme/grants", server.base))
+            .header("cookie", cookie)
+            .form(&[
+                ("csrf", csrf),
+                ("plugin", "account-unlock"),
+                ("capability", "idp.unlock"),
+                ("action", "revoke"),
+            ])
+            .send()
+            .unwrap()
+    };
+    // Only an admin changes grants.
+    assert_eq!(toggle(&cookie, &csrf).status(), StatusCode::FORBIDDEN);
+    // An admin's form without this session's CSRF token is refused too.
+    let admin = sign_in(&server.admin);
+    assert_eq!(toggle(&admin, "forged").status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        expect(
+            server.get(&server.admin, "/api/v1/tenants/acme/grants"),
+            200
+        ),
+        before
+    );
+    // A revoked token's session ends at once.
+    let tokens = server.desk.json(&["token", "list"]);
+    let id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "technician")
+        .unwrap()["id"]
+        .to_string();
+    server.desk.ok(&["token", "revoke", id.trim_matches('"')]);
+    assert_eq!(
+        page(&cookie, "/console/tenants/acme").status(),
+        StatusCode::SEE_OTHER
+    );
 }

@@ -20,7 +20,9 @@ use crate::owner;
 
 pub mod approvals;
 mod guardrails;
+pub mod reviews;
 pub mod tokens;
+pub mod webchat;
 mod webhooks;
 
 pub use approvals::{ApprovalRow, NewApproval};
@@ -701,6 +703,18 @@ impl Store {
                 .bind(ticket)
                 .fetch_all(&self.pool)
                 .await?,
+        )
+    }
+
+    /// A tenant's waiting runs, oldest first.
+    pub async fn waiting_runs(&self, tenant: &str) -> anyhow::Result<Vec<RunRow>> {
+        Ok(
+            sqlx::query_as(
+                "SELECT * FROM runs WHERE tenant = ? AND status = 'waiting' ORDER BY id",
+            )
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?,
         )
     }
 

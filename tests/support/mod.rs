@@ -9,6 +9,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+pub mod browser;
+pub mod server;
+
 /// A scratch data dir and the commands to drive capdesk in it.
 pub struct Desk {
     pub dir: tempfile::TempDir,
