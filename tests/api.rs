@@ -879,3 +879,123 @@ fn the_served_demo_tenant_resolves_every_bundled_category_over_the_api() {
         assert_eq!(s["status"], "resolved", "{category}: {s}");
     }
 }
+
+#[test]
+fn console_pages_and_forms_keep_to_the_signed_in_tokens_tenant_and_role() {
+    let server = Server::start(&[]);
+    server.acme();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |token: &str| -> String {
+        let r = http
+            .post(format!("{}/console/login", server.base))
+            .form(&[("token", token), ("next", "/console")])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        cookie.split(';').next().unwrap().to_string()
+    };
+    let page = |cookie: &str, path: &str| {
+        http.get(format!("{}{path}", server.base))
+            .header("cookie", cookie)
+            .send()
+            .unwrap()
+    };
+
+    // Without a session the console sends you to sign in; a bad token stays there.
+    let r = page("", "/console/tenants/demo");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/console/login")
+    );
+    let r = http
+        .post(format!("{}/console/login", server.base))
+        .form(&[("token", "cdk_wrong")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // A technician of acme reads acme, never demo, and changes nothing.
+    let tech = server.token(&["--role", "technician", "--tenant", "acme"]);
+    let cookie = sign_in(&tech);
+    assert_eq!(
+        page(&cookie, "/console/tenants/acme").status(),
+        StatusCode::OK
+    );
+    for path in [
+        "/console/tenants/demo",
+        "/console/tenants/demo/grants",
+        "/console/tenants/demo/policy",
+        "/console/tenants/demo/outbox",
+    ] {
+        let r = page(&cookie, path);
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            r.text().unwrap().contains("cannot reach tenant demo"),
+            "{path}"
+        );
+    }
+    let home = page(&cookie, "/console").text().unwrap();
+    assert!(home.contains("/console/tenants/acme") && !home.contains("/console/tenants/demo"));
+    let grants = page(&cookie, "/console/tenants/acme/grants")
+        .text()
+        .unwrap();
+    let csrf = grants
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let before = expect(
+        server.get(&server.admin, "/api/v1/tenants/acme/grants"),
+        200,
+    );
+    let toggle = |cookie: &str, csrf: &str| {
+        http.post(format!("{}/console/tenants/acme/grants", server.base))
+            .header("cookie", cookie)
+            .form(&[
+                ("csrf", csrf),
+                ("plugin", "account-unlock"),
+                ("capability", "idp.unlock"),
+                ("action", "revoke"),
+            ])
+            .send()
+            .unwrap()
+    };
+    // Only an admin changes grants.
+    assert_eq!(toggle(&cookie, &csrf).status(), StatusCode::FORBIDDEN);
+    // An admin's form without this session's CSRF token is refused too.
+    let admin = sign_in(&server.admin);
+    assert_eq!(toggle(&admin, "forged").status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        expect(
+            server.get(&server.admin, "/api/v1/tenants/acme/grants"),
+            200
+        ),
+        before
+    );
+    // A revoked token's session ends at once.
+    let tokens = server.desk.json(&["token", "list"]);
+    let id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "technician")
+        .unwrap()["id"]
+        .to_string();
+    server.desk.ok(&["token", "revoke", id.trim_matches('"')]);
+    assert_eq!(
+        page(&cookie, "/console/tenants/acme").status(),
+        StatusCode::SEE_OTHER
+    );
+}

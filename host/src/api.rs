@@ -16,7 +16,7 @@ mod metrics;
 mod secrets;
 pub mod slack;
 pub mod teams;
-mod work;
+pub mod work;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,7 +48,7 @@ pub struct Api {
 
 impl Api {
     /// Run `work` for `tenant` on the run queue and wait for its outcome.
-    async fn queued<T: Send + 'static>(
+    pub(crate) async fn queued<T: Send + 'static>(
         &self,
         tenant: &str,
         work: impl Future<Output = anyhow::Result<T>> + Send + 'static,
@@ -86,6 +86,13 @@ pub fn router(api: Api) -> Router {
         .route(
             "/secret/{id}/{key}",
             get(secrets::offer).post(secrets::reveal),
+        )
+        .merge(crate::console::routes())
+        .merge(crate::webchat::routes())
+        .route("/style.css", get(crate::pages::stylesheet))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/console") }),
         )
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::wrong_method)

@@ -143,10 +143,13 @@ pub async fn seed(desk: &Desk) -> anyhow::Result<Vec<String>> {
                 groups: vec!["all-staff".into()],
                 licenses: vec!["M365-E3".into()],
                 mfa_methods: vec!["authenticator-app".into()],
-                contacts: if email == "dave@demo.test" {
-                    vec!["sms:+15550199".into()]
-                } else {
-                    vec![]
+                // Erin has no second contact method, so she cannot be verified.
+                contacts: match email {
+                    "ann@demo.test" => vec!["sms:+15550101".into()],
+                    "bob@demo.test" => vec!["sms:+15550102".into()],
+                    "carol@demo.test" => vec!["sms:+15550103".into()],
+                    "dave@demo.test" => vec!["sms:+15550199".into()],
+                    _ => vec![],
                 },
             })
             .await?;
@@ -168,7 +171,7 @@ pub async fn seed(desk: &Desk) -> anyhow::Result<Vec<String>> {
         .await?;
     said.push(format!(
         "seeded {} users in the sandbox directory (ann and carol are locked out; carol manages \
-         everyone; fiona approves licenses; dave has a phone on file for identity codes), and \
+         everyone; fiona approves licenses; everyone but erin has a phone on file for identity codes), and \
          the finance shared mailbox\n",
         users.len() + 1
     ));

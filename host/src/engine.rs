@@ -1510,6 +1510,29 @@ impl Submission {
     }
 }
 
+impl Desk {
+    /// The questions `tenant`'s waiting runs put to `person` (identity challenges
+    /// included), oldest first, each with its run: what the web chat asks them.
+    pub async fn questions_for(
+        &self,
+        tenant: &str,
+        person: &str,
+    ) -> anyhow::Result<Vec<(i64, WaitingFor)>> {
+        Ok(self
+            .store
+            .waiting_runs(tenant)
+            .await?
+            .iter()
+            .filter_map(|row| match wait_of(row)? {
+                Wait::Question(q) => Some((row.id, q)),
+                Wait::Challenge(c) => Some((row.id, c.question())),
+                Wait::Approval(_) => None,
+            })
+            .filter(|(_, q)| q.to.eq_ignore_ascii_case(person))
+            .collect())
+    }
+}
+
 /// What a waiting run waits for, from its row.
 fn wait_of(row: &RunRow) -> Option<Wait> {
     let text = row.waiting_for.as_deref()?;

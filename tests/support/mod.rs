@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+pub mod browser;
 pub mod fake;
 pub mod server;
 

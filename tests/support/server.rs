@@ -1,5 +1,6 @@
-//! A real `capdesk serve` process on a scratch data dir and an ephemeral port, driven
-//! over HTTP, and the helpers that check its answers.
+//! A real `capdesk serve` process on an ephemeral port and a scratch data dir, for the
+//! tests that go through HTTP (the API, the console and web chat in a browser), with
+//! helpers to send requests and check JSON answers.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};

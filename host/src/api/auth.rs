@@ -39,6 +39,14 @@ impl FromRequestParts<Api> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`")
             })?;
+        Caller::from_secret(api, secret, "api").await
+    }
+}
+
+impl Caller {
+    /// The caller holding the token `secret`, its changes audited as made through
+    /// `door` (`api`, `console`).
+    pub async fn from_secret(api: &Api, secret: &str, door: &str) -> Result<Caller, ApiError> {
         let token = api
             .desk
             .store
@@ -50,7 +58,7 @@ impl FromRequestParts<Api> for Caller {
                 )
             })?;
         let actor = format!(
-            "api:token-{} ({} {})",
+            "{door}:token-{} ({} {})",
             token.id,
             token.role.name(),
             token.name
@@ -58,9 +66,7 @@ impl FromRequestParts<Api> for Caller {
         let desk = api.desk.acting_as(actor);
         Ok(Caller { token, desk })
     }
-}
 
-impl Caller {
     /// Only these roles may do this.
     pub fn require(&self, roles: &[Role], what: &str) -> Result<(), ApiError> {
         if roles.contains(&self.token.role) {
@@ -92,6 +98,17 @@ impl Caller {
     /// The one tenant the token is for, if it is for one.
     pub fn own_tenant(&self) -> Option<&str> {
         self.token.tenant.as_deref()
+    }
+
+    /// Whether the caller may answer approval request `a`: an admin any; anyone else
+    /// only the requests that name their person.
+    pub fn may_answer(&self, a: &crate::store::ApprovalRow) -> bool {
+        self.token.role == Role::Admin
+            || self.token.person.as_deref().is_some_and(|p| {
+                a.approver_emails()
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(p))
+            })
     }
 
     /// The person the token acts as, for approvals and answers.

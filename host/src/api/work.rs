@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::Api;
 use super::auth::Caller;
 use super::error::{ApiError, Body, ErrorBody};
-use crate::connectors::{NewTicket, Person, TicketStatus};
+use crate::connectors::{NewTicket, Person};
 use crate::engine::Submission;
 use crate::store::approvals::Answer;
 use crate::store::tokens::Role;
@@ -207,29 +207,7 @@ pub async fn escalations(
             .collect(),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let mut out = Vec::new();
-    for tenant in tenants {
-        let records = caller
-            .desk
-            .sandbox(&tenant)
-            .tickets(limit)
-            .await
-            .map_err(anyhow::Error::from)?;
-        for r in records
-            .iter()
-            .filter(|r| r.status == TicketStatus::Escalated)
-        {
-            let number = parse_ticket_id(&r.ticket.id)?;
-            let last = caller.desk.store.runs_of_ticket(number).await?.pop();
-            out.push(json!({
-                "ticket": r.ticket.id, "tenant": tenant, "subject": r.ticket.details.subject,
-                "requester": r.ticket.details.requester,
-                "run": last.as_ref().map(|l| crate::store::run_label(l.id)),
-                "plugin": last.as_ref().and_then(|l| l.plugin.clone()),
-                "reason": last.as_ref().map(|l| l.reason.clone()),
-            }));
-        }
-    }
+    let out = caller.desk.escalations(&tenants, limit).await?;
     Ok(Json(json!(out)))
 }
 
@@ -246,17 +224,9 @@ pub async fn approvals(
     }
     let tenant = q.tenant.as_deref().or(caller.own_tenant());
     let pending = caller.desk.store.pending_approvals(tenant).await?;
-    let person = caller.token.person.clone();
     let out: Vec<Value> = pending
         .iter()
-        .filter(|a| {
-            caller.token.role == Role::Admin
-                || person.as_ref().is_some_and(|p| {
-                    a.approver_emails()
-                        .iter()
-                        .any(|e| e.eq_ignore_ascii_case(p))
-                })
-        })
+        .filter(|a| caller.may_answer(a))
         .map(crate::views::approval)
         .collect();
     Ok(Json(json!(out)))
@@ -320,9 +290,6 @@ async fn decide(
     answer: Answer,
 ) -> Result<Json<Submission>, ApiError> {
     let number = parse_approval_id(&id)?;
-    let row = caller.desk.store.approval(number).await?;
-    caller.tenant(&row.tenant)?;
-    let by = caller.person()?.to_string();
     // The body is optional: `{"comment": "..."}` or nothing.
     let comment = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -335,12 +302,26 @@ async fn decide(
             })?
             .comment
     };
-    let desk = caller.desk;
-    let submission = api
-        .queued(&row.tenant, async move {
-            desk.decide_approval(number, &by, answer, comment.as_deref())
-                .await
-        })
-        .await?;
+    let submission = decide_approval(&api, caller, number, answer, comment).await?;
     Ok(Json(submission))
+}
+
+/// Answer approval `number` as the caller's person, on the run queue: the API's and the
+/// console's approve and reject buttons both come here.
+pub async fn decide_approval(
+    api: &Api,
+    caller: Caller,
+    number: i64,
+    answer: Answer,
+    comment: Option<String>,
+) -> Result<Submission, ApiError> {
+    let row = caller.desk.store.approval(number).await?;
+    caller.tenant(&row.tenant)?;
+    let by = caller.person()?.to_string();
+    let desk = caller.desk;
+    api.queued(&row.tenant, async move {
+        desk.decide_approval(number, &by, answer, comment.as_deref())
+            .await
+    })
+    .await
 }
