@@ -109,54 +109,10 @@ impl Default for Limits {
 /// up front, so a busy database makes it wait (the busy timeout) instead of failing with
 /// "database is locked" when a transaction that read first tries to write while another
 /// holds the lock, which plain `BEGIN` does under concurrent runs.
-///
-/// Within the process, writers first queue on an async gate, so they take turns in order
-/// without ever reaching SQLite's busy handler, whose growing sleeps (1, 2, 5, 10 … 100
-/// ms) made concurrent runs spend most of their time asleep. Other processes on the same
-/// file (the CLI beside a server) still wait on the busy timeout.
-pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<WriteTx> {
-    static GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let gate = GATE.lock().await;
-    let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    Ok(WriteTx { tx, _gate: gate })
-}
-
-/// Run one writing statement in its own write transaction, through the write gate.
-pub async fn write_one<'q>(
+pub async fn begin_write(
     pool: &SqlitePool,
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-) -> sqlx::Result<sqlx::sqlite::SqliteQueryResult> {
-    let mut tx = begin_write(pool).await?;
-    let done = query.execute(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(done)
-}
-
-/// A write transaction holding the process's write gate until it commits or drops
-/// (dropping rolls it back). Use it as a connection: `.execute(&mut *tx)`.
-pub struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    _gate: tokio::sync::MutexGuard<'static, ()>,
-}
-
-impl WriteTx {
-    pub async fn commit(self) -> sqlx::Result<()> {
-        self.tx.commit().await
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = sqlx::SqliteConnection;
-
-    fn deref(&self) -> &sqlx::SqliteConnection {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
-        &mut self.tx
-    }
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
 }
 
 /// A run that was not found.
@@ -473,7 +429,7 @@ impl Store {
         scores: &str,
         mode: Mode,
     ) -> anyhow::Result<()> {
-        write_one(&self.pool, sqlx::query(
+        sqlx::query(
             "UPDATE runs SET plugin = ?, plugin_version = ?, plugin_hash = ?, category = ?, scores = ?, mode = ?
              WHERE id = ?",
         )
@@ -484,7 +440,7 @@ impl Store {
         .bind(scores)
         .bind(mode.name())
         .bind(run)
-        )
+        .execute(&self.pool)
         .await?;
         Ok(())
     }

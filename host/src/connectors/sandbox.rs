@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rand::RngExt as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{
     Chat, ConnectorError, DirectoryUser, Effect, Idp, MailboxRight, NewTicket, Note, Person, Psa,
@@ -182,16 +182,14 @@ impl Sandbox {
                 known.join(", ")
             )));
         }
-        crate::store::write_one(
-            &self.pool,
-            sqlx::query(
-                "INSERT INTO sandbox_faults (tenant, function, message) VALUES (?, ?, ?)
+        sqlx::query(
+            "INSERT INTO sandbox_faults (tenant, function, message) VALUES (?, ?, ?)
              ON CONFLICT (tenant, function) DO UPDATE SET message = excluded.message",
-            )
-            .bind(&self.tenant)
-            .bind(function)
-            .bind(message),
         )
+        .bind(&self.tenant)
+        .bind(function)
+        .bind(message)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(())
@@ -199,15 +197,13 @@ impl Sandbox {
 
     /// End the outage of `function`, or every outage of the tenant with `None`.
     pub async fn heal(&self, function: Option<&str>) -> Result<u64, ConnectorError> {
-        let healed = crate::store::write_one(
-            &self.pool,
-            sqlx::query(
-                "DELETE FROM sandbox_faults WHERE tenant = ? AND (? IS NULL OR function = ?)",
-            )
-            .bind(&self.tenant)
-            .bind(function)
-            .bind(function),
+        let healed = sqlx::query(
+            "DELETE FROM sandbox_faults WHERE tenant = ? AND (? IS NULL OR function = ?)",
         )
+        .bind(&self.tenant)
+        .bind(function)
+        .bind(function)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(healed.rows_affected())
@@ -401,7 +397,7 @@ impl Sandbox {
 
     async fn row_in(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut Transaction<'_, Sqlite>,
         email: &str,
     ) -> Result<UserRow, ConnectorError> {
         self.fetch_row(tx, email).await
@@ -427,7 +423,7 @@ impl Sandbox {
 
     async fn event(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut Transaction<'_, Sqlite>,
         email: &str,
         action: &str,
         detail: &str,
@@ -439,7 +435,7 @@ impl Sandbox {
         .bind(email)
         .bind(action)
         .bind(detail)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db)?;
         Ok(())
@@ -447,7 +443,7 @@ impl Sandbox {
 
     async fn insert_attr(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut Transaction<'_, Sqlite>,
         email: &str,
         kind: &str,
         value: &str,
@@ -463,7 +459,7 @@ impl Sandbox {
         .bind(email)
         .bind(kind)
         .bind(value)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db)?;
         Ok(r.rows_affected() > 0)
@@ -892,16 +888,14 @@ impl Psa for Sandbox {
         if text.trim().is_empty() {
             return Err(ConnectorError::Invalid("a note needs some text".into()));
         }
-        crate::store::write_one(
-            &self.pool,
-            sqlx::query(
-                "INSERT INTO ticket_notes (ticket, visibility, author, text) VALUES (?, ?, ?, ?)",
-            )
-            .bind(n)
-            .bind(visibility.name())
-            .bind(author)
-            .bind(text),
+        sqlx::query(
+            "INSERT INTO ticket_notes (ticket, visibility, author, text) VALUES (?, ?, ?, ?)",
         )
+        .bind(n)
+        .bind(visibility.name())
+        .bind(author)
+        .bind(text)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(())
@@ -919,16 +913,14 @@ impl Psa for Sandbox {
     async fn set_status(&self, id: &str, status: TicketStatus) -> Result<(), ConnectorError> {
         self.check_fault(HostFunction::SetStatus).await?;
         let n = self.parse_id(id)?;
-        let r = crate::store::write_one(
-            &self.pool,
-            sqlx::query(
-                "UPDATE tickets SET status = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        let r = sqlx::query(
+            "UPDATE tickets SET status = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ? AND tenant = ?",
-            )
-            .bind(status.name())
-            .bind(n)
-            .bind(&self.tenant),
         )
+        .bind(status.name())
+        .bind(n)
+        .bind(&self.tenant)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
         if r.rows_affected() == 0 {
@@ -947,15 +939,13 @@ impl Psa for Sandbox {
             ));
         }
         self.ticket_row(p).await?;
-        let r = crate::store::write_one(
-            &self.pool,
-            sqlx::query("UPDATE tickets SET parent = ? WHERE id = ? AND tenant = ?")
-                .bind(p)
-                .bind(n)
-                .bind(&self.tenant),
-        )
-        .await
-        .map_err(db)?;
+        let r = sqlx::query("UPDATE tickets SET parent = ? WHERE id = ? AND tenant = ?")
+            .bind(p)
+            .bind(n)
+            .bind(&self.tenant)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         if r.rows_affected() == 0 {
             return Err(ConnectorError::NotFound(format!("no ticket {id}")));
         }
@@ -978,15 +968,13 @@ impl Chat for Sandbox {
         if text.trim().is_empty() {
             return Err(ConnectorError::Invalid("a message needs some text".into()));
         }
-        crate::store::write_one(
-            &self.pool,
-            sqlx::query("INSERT INTO sandbox_outbox (tenant, recipient, text) VALUES (?, ?, ?)")
-                .bind(&self.tenant)
-                .bind(&to)
-                .bind(text),
-        )
-        .await
-        .map_err(db)?;
+        sqlx::query("INSERT INTO sandbox_outbox (tenant, recipient, text) VALUES (?, ?, ?)")
+            .bind(&self.tenant)
+            .bind(&to)
+            .bind(text)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 }
