@@ -14,6 +14,7 @@ pub mod error;
 pub mod hooks;
 mod metrics;
 mod secrets;
+pub mod signing;
 pub mod slack;
 pub mod teams;
 pub mod work;

@@ -15,12 +15,6 @@ use crate::connectors::{ConnectorError, Secret};
 /// How long a link works.
 pub const LINK_MINUTES: u32 = 15;
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn db(e: sqlx::Error) -> ConnectorError {
     ConnectorError::Upstream(format!("the credential store failed: {e}"))
 }
@@ -67,7 +61,7 @@ impl CredentialLinks {
                 ConnectorError::Upstream("sealing the temporary password failed".into())
             })?;
         let id = hex::encode(rand::random::<[u8; 16]>());
-        let now = now_secs();
+        let now = crate::store::unix_now();
         sqlx::query("DELETE FROM one_time_secrets WHERE expires_at < ?")
             .bind(now)
             .execute(&self.pool)
@@ -101,7 +95,7 @@ pub async fn waiting(pool: &SqlitePool, id: &str) -> sqlx::Result<bool> {
             .bind(id)
             .fetch_optional(pool)
             .await?;
-    Ok(found.is_some_and(|expires| expires >= now_secs()))
+    Ok(found.is_some_and(|expires| expires >= crate::store::unix_now()))
 }
 
 /// Open a link: decrypt with its key, destroy the sealed copy, return the secret. A
@@ -116,7 +110,7 @@ pub async fn open(pool: &SqlitePool, id: &str, key_hex: &str) -> sqlx::Result<Op
     let Some((recipient, nonce, sealed, expires_at)) = row else {
         return Ok(Opened::Gone);
     };
-    if expires_at < now_secs() {
+    if expires_at < crate::store::unix_now() {
         sqlx::query("DELETE FROM one_time_secrets WHERE id = ?")
             .bind(id)
             .execute(pool)

@@ -115,6 +115,13 @@ pub async fn begin_write(
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
+/// The Unix time in seconds, as the expiry columns and signed requests carry it.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// A run that was not found.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} `{id}` does not exist{hint}")]

@@ -9,16 +9,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, Mac as _};
-use sha2::Sha256;
 
 use super::Api;
 use super::error::{ApiError, ErrorBody};
+use super::signing::{self, MAX_SKEW_SECS, Scheme};
 use super::work::TicketRequest;
 use crate::engine::Submission;
 
-/// How far the sender's clock may be from ours, and how long signatures are kept.
-pub const MAX_SKEW_SECS: i64 = 300;
 /// The largest webhook body.
 pub const MAX_HOOK_BYTES: usize = 64 * 1024;
 
@@ -28,18 +25,12 @@ pub const MAX_HOOK_BYTES: usize = 64 * 1024;
 const BAD_SIGNATURE: &str = "the signature does not match this tenant's webhook secret \
      (`capdesk tenant webhook-secret TENANT` issues one)";
 
-/// The HMAC of `body` sent at `timestamp` with `secret`, before finalizing.
-fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(format!("v1:{timestamp}:").as_bytes());
-    mac.update(body);
-    mac
-}
+/// The PSA webhook's signing scheme: `v1=` hex HMAC-SHA256 of `v1:{timestamp}:{body}`.
+const SCHEME: Scheme = Scheme("v1");
 
 /// The signature header's value for `body` sent at `timestamp` with `secret`.
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let tag = mac(secret, timestamp, body).finalize().into_bytes();
-    format!("v1={}", hex::encode(tag))
+    SCHEME.sign(secret, timestamp, body)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
@@ -78,44 +69,26 @@ pub async fn psa(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Submission>), ApiError> {
-    let body: Bytes = axum::body::to_bytes(body, MAX_HOOK_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("a webhook body may be at most {MAX_HOOK_BYTES} bytes"),
-            )
-        })?;
+    let body: Bytes = signing::read_body(body, MAX_HOOK_BYTES, "a webhook body").await?;
     let timestamp = header(&headers, "x-capdesk-timestamp")?;
     let signature = header(&headers, "x-capdesk-signature")?;
     let sent: i64 = timestamp.parse().map_err(|_| {
         ApiError::unauthorized("X-Capdesk-Timestamp must be the Unix time in seconds")
     })?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    if (now - sent).abs() > MAX_SKEW_SECS {
-        return Err(ApiError::unauthorized(format!(
-            "the delivery's timestamp is {}s from capdesk's clock (at most {MAX_SKEW_SECS}s is \
-             accepted); check the sender's clock and send it again",
-            now - sent
-        )));
-    }
+    let now = crate::store::unix_now();
+    signing::check_clock(
+        sent,
+        now,
+        "the delivery",
+        "check the sender's clock and send it again",
+    )?;
     let secret = api
         .desk
         .store
         .webhook_secret(&tenant)
         .await?
         .ok_or_else(|| ApiError::unauthorized(BAD_SIGNATURE))?;
-    let given = signature
-        .strip_prefix("v1=")
-        .and_then(|h| hex::decode(h).ok())
-        .ok_or_else(|| ApiError::unauthorized(BAD_SIGNATURE))?;
-    // verify_slice compares in constant time.
-    mac(&secret, sent, &body)
-        .verify_slice(&given)
-        .map_err(|_| ApiError::unauthorized(BAD_SIGNATURE))?;
+    let given = SCHEME.verify(&secret, sent, &body, signature, BAD_SIGNATURE)?;
     // The verified signature, as `sign` writes it, is what a replay would repeat.
     let delivery = format!("v1={}", hex::encode(&given));
     let request: TicketRequest = serde_json::from_slice(&body).map_err(|e| {

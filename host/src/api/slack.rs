@@ -13,15 +13,13 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, Mac as _};
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::Api;
 use super::chat_intake::{Click, take_message, upstream};
 use super::error::{ApiError, ErrorBody};
-use super::hooks::MAX_SKEW_SECS;
+use super::signing::{self, Scheme};
 use crate::connectors::channel::{SLACK, SlackConfig, slack_config};
 use crate::connectors::slack::{ANSWER_PREFIX, APPROVE, REJECT, SlackApi};
 use crate::store::approvals::Answer;
@@ -37,19 +35,12 @@ const BAD_SIGNATURE: &str = "the request is not signed with this tenant's Slack 
      (`capdesk tenant slack TENANT --signing-secret-file FILE` sets it; Slack signs with the \
      app's Signing Secret from Basic Information)";
 
-fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(format!("v0:{timestamp}:").as_bytes());
-    mac.update(body);
-    mac
-}
+/// Slack's signing scheme: `v0=` hex HMAC-SHA256 of `v0:{timestamp}:{body}`.
+const SCHEME: Scheme = Scheme("v0");
 
 /// The `X-Slack-Signature` of `body` sent at `timestamp` with `secret`.
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    format!(
-        "v0={}",
-        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
-    )
+    SCHEME.sign(secret, timestamp, body)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
@@ -71,12 +62,6 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
         })
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Read the body (size-limited) and check it is Slack's, signed for `tenant`; the
 /// tenant's Slack configuration and the raw body.
 async fn verified(
@@ -85,28 +70,18 @@ async fn verified(
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<(SlackConfig, Bytes), ApiError> {
-    let body = axum::body::to_bytes(body, MAX_SLACK_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("a Slack request body may be at most {MAX_SLACK_BYTES} bytes"),
-            )
-        })?;
+    let body = signing::read_body(body, MAX_SLACK_BYTES, "a Slack request body").await?;
     let timestamp = header(headers, "x-slack-request-timestamp")?;
     let signature = header(headers, "x-slack-signature")?;
     let sent: i64 = timestamp.parse().map_err(|_| {
         ApiError::unauthorized("X-Slack-Request-Timestamp must be the Unix time in seconds")
     })?;
-    let now = now_secs();
-    if (now - sent).abs() > MAX_SKEW_SECS {
-        return Err(ApiError::unauthorized(format!(
-            "the request's timestamp is {}s from capdesk's clock (at most {MAX_SKEW_SECS}s is \
-             accepted); a replayed request, or a clock to fix",
-            now - sent
-        )));
-    }
+    signing::check_clock(
+        sent,
+        crate::store::unix_now(),
+        "the request",
+        "a replayed request, or a clock to fix",
+    )?;
     let config = slack_config(&api.desk.store, &api.desk.vault, tenant)
         .await
         .map_err(|e| {
@@ -115,14 +90,13 @@ async fn verified(
             ))
         })?
         .ok_or_else(|| ApiError::unauthorized(BAD_SIGNATURE))?;
-    let given = signature
-        .strip_prefix("v0=")
-        .and_then(|h| hex::decode(h).ok())
-        .ok_or_else(|| ApiError::unauthorized(BAD_SIGNATURE))?;
-    // verify_slice compares in constant time.
-    mac(config.signing_secret.expose(), sent, &body)
-        .verify_slice(&given)
-        .map_err(|_| ApiError::unauthorized(BAD_SIGNATURE))?;
+    SCHEME.verify(
+        config.signing_secret.expose(),
+        sent,
+        &body,
+        signature,
+        BAD_SIGNATURE,
+    )?;
     Ok((config, body))
 }
 
@@ -200,7 +174,13 @@ pub async fn events(
     }
     let store = &api.desk.store;
     if !store
-        .first_chat_event(&tenant, SLACK, event_id, now_secs(), EVENT_MEMORY_SECS)
+        .first_chat_event(
+            &tenant,
+            SLACK,
+            event_id,
+            crate::store::unix_now(),
+            EVENT_MEMORY_SECS,
+        )
         .await?
     {
         return Ok(Json(json!({ "ok": true, "duplicate": event_id })));

@@ -12,7 +12,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::Api;
@@ -34,12 +34,6 @@ const ACTIVITY_MEMORY_SECS: i64 = 24 * 3600;
 const NO_TOKEN: &str = "the request carries no Bot Framework token for this tenant's bot \
      (`Authorization: Bearer …`); only the Bot Framework may call this endpoint, for a bot \
      set up with `capdesk tenant teams TENANT ...`";
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// A string field of the activity, or a 400 naming it.
 fn field<'a>(activity: &'a Value, pointer: &str) -> Result<&'a str, ApiError> {
@@ -72,15 +66,7 @@ pub async fn messages(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    let body = axum::body::to_bytes(body, MAX_TEAMS_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("an activity may be at most {MAX_TEAMS_BYTES} bytes"),
-            )
-        })?;
+    let body = super::signing::read_body(body, MAX_TEAMS_BYTES, "an activity").await?;
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -170,7 +156,13 @@ async fn message(
     }
     let store = &api.desk.store;
     if !store
-        .first_chat_event(tenant, TEAMS, id, now_secs(), ACTIVITY_MEMORY_SECS)
+        .first_chat_event(
+            tenant,
+            TEAMS,
+            id,
+            crate::store::unix_now(),
+            ACTIVITY_MEMORY_SECS,
+        )
         .await?
     {
         return Ok(Json(json!({ "ok": true, "duplicate": id })));

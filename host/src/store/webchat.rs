@@ -20,12 +20,6 @@ fn hash(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Why a code was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeRefused {
@@ -55,7 +49,7 @@ impl Store {
         code: &str,
         contact: &str,
     ) -> anyhow::Result<bool> {
-        let now = now();
+        let now = super::unix_now();
         let mut tx = super::begin_write(&self.pool).await?;
         let last: Option<i64> =
             sqlx::query_scalar("SELECT sent_at FROM webchat_codes WHERE tenant = ? AND email = ?")
@@ -92,7 +86,7 @@ impl Store {
         email: &str,
         code: &str,
     ) -> anyhow::Result<Result<String, CodeRefused>> {
-        let now = now();
+        let now = super::unix_now();
         let mut tx = super::begin_write(&self.pool).await?;
         let row: Option<(String, i64, i64)> = sqlx::query_as(
             "SELECT code_hash, expires_at, attempts FROM webchat_codes WHERE tenant = ? AND email = ?",
@@ -161,7 +155,7 @@ impl Store {
         )
         .bind(hash(session))
         .bind(tenant)
-        .bind(now())
+        .bind(super::unix_now())
         .fetch_optional(&self.pool)
         .await?)
     }
