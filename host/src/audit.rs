@@ -75,41 +75,112 @@ pub async fn append(
     if entries.is_empty() {
         return Ok(());
     }
-    // Taking the head with an UPDATE first holds SQLite's write lock before the head
-    // is read, so two processes cannot both extend the same entry.
-    let (first_id, mut prev_hash): (i64, String) = sqlx::query_as(
-        "UPDATE audit_head SET last_id = last_id + ? WHERE id = 1 RETURNING last_id - ? + 1, last_hash",
-    )
-    .bind(entries.len() as i64)
-    .bind(entries.len() as i64)
-    .fetch_one(&mut *conn)
-    .await?;
-    let (at,): (String,) = sqlx::query_as("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
+    let (first_id, prev_hash, at): (i64, String, String) = sqlx::query_as(TAKE_HEAD)
+        .bind(entries.len() as i64)
         .fetch_one(&mut *conn)
         .await?;
-    for (i, e) in entries.iter().enumerate() {
-        let id = first_id + i as i64;
-        let hash = entry_hash(&prev_hash, id, &at, e.tenant, e.kind, e.actor, &e.detail);
-        sqlx::query(
-            "INSERT INTO audit (id, at, tenant, kind, actor, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(&at)
-        .bind(e.tenant)
-        .bind(e.kind)
-        .bind(e.actor)
-        .bind(&e.detail)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await?;
-        prev_hash = hash;
+    let mut last_hash = prev_hash.clone();
+    for link in chain(first_id, prev_hash, &at, entries) {
+        sqlx::query(INSERT_ENTRY)
+            .bind(link.id)
+            .bind(&at)
+            .bind(link.entry.tenant)
+            .bind(link.entry.kind)
+            .bind(link.entry.actor)
+            .bind(&link.entry.detail)
+            .bind(&link.prev_hash)
+            .bind(&link.hash)
+            .execute(&mut *conn)
+            .await?;
+        last_hash = link.hash;
     }
-    sqlx::query("UPDATE audit_head SET last_hash = ? WHERE id = 1")
-        .bind(&prev_hash)
+    sqlx::query(SET_HEAD)
+        .bind(&last_hash)
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// `append` on the writer thread's connection (see `store::writer`), inside its
+/// transaction.
+pub fn append_on(
+    conn: &rusqlite::Connection,
+    entries: &[NewAuditEntry<'_>],
+) -> rusqlite::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let (first_id, prev_hash, at): (i64, String, String) = conn
+        .prepare_cached(TAKE_HEAD)?
+        .query_row([entries.len() as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    let mut last_hash = prev_hash.clone();
+    let mut insert = conn.prepare_cached(INSERT_ENTRY)?;
+    for link in chain(first_id, prev_hash, &at, entries) {
+        insert.execute(rusqlite::params![
+            link.id,
+            at,
+            link.entry.tenant,
+            link.entry.kind,
+            link.entry.actor,
+            link.entry.detail,
+            link.prev_hash,
+            link.hash,
+        ])?;
+        last_hash = link.hash;
+    }
+    conn.prepare_cached(SET_HEAD)?.execute([last_hash])?;
+    Ok(())
+}
+
+/// Take `?` ids from the head and return the first, the hash before it and the time.
+/// Updating the head first holds SQLite's write lock before the head is read, so two
+/// processes cannot both extend the same entry.
+const TAKE_HEAD: &str = "UPDATE audit_head SET last_id = last_id + ?1 WHERE id = 1
+     RETURNING last_id - ?1 + 1, last_hash, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+const INSERT_ENTRY: &str =
+    "INSERT INTO audit (id, at, tenant, kind, actor, detail, prev_hash, hash)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+const SET_HEAD: &str = "UPDATE audit_head SET last_hash = ? WHERE id = 1";
+
+/// One entry placed in the chain.
+struct Link<'e, 'a> {
+    id: i64,
+    entry: &'e NewAuditEntry<'a>,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Number and hash `entries` in order after the entry `first_id - 1` whose hash is
+/// `prev_hash`.
+fn chain<'e, 'a>(
+    first_id: i64,
+    prev_hash: String,
+    at: &str,
+    entries: &'e [NewAuditEntry<'a>],
+) -> Vec<Link<'e, 'a>> {
+    let mut prev_hash = prev_hash;
+    (first_id..)
+        .zip(entries)
+        .map(|(id, entry)| {
+            let hash = entry_hash(
+                &prev_hash,
+                id,
+                at,
+                entry.tenant,
+                entry.kind,
+                entry.actor,
+                &entry.detail,
+            );
+            Link {
+                id,
+                entry,
+                prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+                hash,
+            }
+        })
+        .collect()
 }
 
 /// Append entries in a transaction of their own.

@@ -62,22 +62,25 @@ impl CredentialLinks {
             })?;
         let id = hex::encode(rand::random::<[u8; 16]>());
         let now = crate::store::unix_now();
-        sqlx::query("DELETE FROM one_time_secrets WHERE expires_at < ?")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO one_time_secrets (id, tenant, recipient, nonce, sealed, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+        crate::store::write_one(
+            &self.pool,
+            sqlx::query("DELETE FROM one_time_secrets WHERE expires_at < ?").bind(now),
         )
-        .bind(&id)
-        .bind(tenant)
-        .bind(recipient)
-        .bind(&nonce[..])
-        .bind(&sealed)
-        .bind(now + i64::from(LINK_MINUTES) * 60)
-        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        crate::store::write_one(
+            &self.pool,
+            sqlx::query(
+                "INSERT INTO one_time_secrets (id, tenant, recipient, nonce, sealed, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&id)
+            .bind(tenant)
+            .bind(recipient)
+            .bind(&nonce[..])
+            .bind(&sealed)
+            .bind(now + i64::from(LINK_MINUTES) * 60),
+        )
         .await
         .map_err(db)?;
         Ok(format!(
@@ -111,10 +114,11 @@ pub async fn open(pool: &SqlitePool, id: &str, key_hex: &str) -> sqlx::Result<Op
         return Ok(Opened::Gone);
     };
     if expires_at < crate::store::unix_now() {
-        sqlx::query("DELETE FROM one_time_secrets WHERE id = ?")
-            .bind(id)
-            .execute(pool)
-            .await?;
+        crate::store::write_one(
+            pool,
+            sqlx::query("DELETE FROM one_time_secrets WHERE id = ?").bind(id),
+        )
+        .await?;
         return Ok(Opened::Gone);
     }
     let key: Option<[u8; 32]> = hex::decode(key_hex).ok().and_then(|k| k.try_into().ok());
@@ -127,10 +131,11 @@ pub async fn open(pool: &SqlitePool, id: &str, key_hex: &str) -> sqlx::Result<Op
         return Ok(Opened::Gone);
     };
     // Only the request that deletes the row reveals it: two at once cannot both see it.
-    let deleted = sqlx::query("DELETE FROM one_time_secrets WHERE id = ?")
-        .bind(id)
-        .execute(pool)
-        .await?;
+    let deleted = crate::store::write_one(
+        pool,
+        sqlx::query("DELETE FROM one_time_secrets WHERE id = ?").bind(id),
+    )
+    .await?;
     if deleted.rows_affected() != 1 {
         return Ok(Opened::Gone);
     }

@@ -286,7 +286,7 @@ impl Desk {
 
     /// The embedded sandbox systems of a tenant.
     pub fn sandbox(&self, tenant: &str) -> Sandbox {
-        Sandbox::new(self.store.pool().clone(), tenant)
+        Sandbox::new(&self.store, tenant)
     }
 
     /// The tenant's chat: Slack or Teams when the tenant is configured so (looked up at
@@ -1336,10 +1336,14 @@ impl Desk {
     ) -> anyhow::Result<(Vec<Score>, Option<(InstalledPlugin, Arc<Plugin>, Instance)>)> {
         let mut scores = Vec::new();
         let mut best: Option<(f32, InstalledPlugin, Arc<Plugin>, Instance)> = None;
+        let limits = self.store.tenant_limits(tenant).await?;
         for record in self.store.plugins().await? {
             let plugin = self.runtime.load(&record.hash).await?;
-            let limits = self.store.limits(tenant, &record.id).await?;
-            let triaged = match self.runtime.instantiate(&plugin, limits, seed).await {
+            let triaged = match self
+                .runtime
+                .instantiate(&plugin, limits.of(&record.id), seed)
+                .await
+            {
                 Ok(mut instance) => instance.triage(ticket).await.map(|score| (score, instance)),
                 Err(stopped) => Err(stopped),
             };

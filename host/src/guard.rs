@@ -1337,7 +1337,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).await.unwrap();
         store.add_tenant("acme", "Acme").await.unwrap();
-        let sandbox = Arc::new(Sandbox::new(store.pool().clone(), "acme"));
+        let sandbox = Arc::new(Sandbox::new(&store, "acme"));
         for u in users {
             sandbox.add_user(u).await.unwrap();
         }

@@ -25,13 +25,17 @@ pub mod reviews;
 pub mod tokens;
 pub mod webchat;
 mod webhooks;
+pub mod writer;
 
 pub use approvals::{ApprovalRow, NewApproval};
+pub use writer::{WriteTx, Writer, begin_write, write_one};
 
 /// The capdesk database.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The thread that commits runs' writes (see `writer`).
+    writer: Writer,
     /// Who audit entries of changes made through this handle name as the actor.
     actor: String,
 }
@@ -89,6 +93,36 @@ pub struct RunRow {
     pub waiting_until: Option<String>,
 }
 
+/// The limits set for one tenant and for every tenant (`*`), per plugin or for every
+/// plugin (`*`).
+#[derive(Debug, Clone)]
+pub struct TenantLimits {
+    rows: Vec<(String, String, Option<i64>, Option<i64>)>,
+}
+
+impl TenantLimits {
+    /// The limits of `plugin`: each one from the most specific row that sets it (this
+    /// tenant and plugin, then the plugin everywhere, then this tenant, then `*`/`*`),
+    /// else the default.
+    pub fn of(&self, plugin: &str) -> Limits {
+        let rank = |t: &str, p: &str| (t != "*") as u8 + 2 * (p != "*") as u8;
+        let mut rows: Vec<_> = self
+            .rows
+            .iter()
+            .filter(|(_, p, _, _)| p == plugin || p == "*")
+            .collect();
+        rows.sort_by_key(|(t, p, _, _)| std::cmp::Reverse(rank(t, p)));
+        let mut limits = Limits::default();
+        if let Some(m) = rows.iter().find_map(|r| r.2) {
+            limits.memory_mib = m as u32;
+        }
+        if let Some(g) = rows.iter().find_map(|r| r.3) {
+            limits.guest_ms = g as u32;
+        }
+        limits
+    }
+}
+
 /// Memory and guest-time limits that apply to one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Limits {
@@ -103,16 +137,6 @@ impl Default for Limits {
             guest_ms: 2000,
         }
     }
-}
-
-/// Begin a transaction that will write. SQLite's `BEGIN IMMEDIATE` takes the write lock
-/// up front, so a busy database makes it wait (the busy timeout) instead of failing with
-/// "database is locked" when a transaction that read first tries to write while another
-/// holds the lock, which plain `BEGIN` does under concurrent runs.
-pub async fn begin_write(
-    pool: &SqlitePool,
-) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-    pool.begin_with("BEGIN IMMEDIATE").await
 }
 
 /// The Unix time in seconds, as the expiry columns and signed requests carry it.
@@ -151,8 +175,10 @@ impl Store {
             .await
             .with_context(|| format!("migrating the database {}", path.display()))?;
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        let writer = Writer::open(path)?;
         Ok(Store {
             pool,
+            writer,
             actor: format!("cli:{user}"),
         })
     }
@@ -179,6 +205,11 @@ impl Store {
     /// The connection pool, for the sandbox connectors that share this file.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The writer thread, for the sandbox connectors' changes.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     // ---- tenants -------------------------------------------------------------------
@@ -390,41 +421,39 @@ impl Store {
     /// The limits for one run: each value from the most specific row that sets it
     /// (tenant and plugin, then plugin, then tenant, then everything), else the default.
     pub async fn limits(&self, tenant: &str, plugin: &str) -> anyhow::Result<Limits> {
-        let rows: Vec<(String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT tenant, plugin, memory_mib, guest_ms FROM limits
-             WHERE tenant IN (?, '*') AND plugin IN (?, '*')",
+        Ok(self.tenant_limits(tenant).await?.of(plugin))
+    }
+
+    /// Every limit that applies in `tenant`, to pick each plugin's from (see
+    /// [`TenantLimits::of`]) without a query per plugin.
+    pub async fn tenant_limits(&self, tenant: &str) -> anyhow::Result<TenantLimits> {
+        let rows = sqlx::query_as(
+            "SELECT tenant, plugin, memory_mib, guest_ms FROM limits WHERE tenant IN (?, '*')",
         )
         .bind(tenant)
-        .bind(plugin)
         .fetch_all(&self.pool)
         .await?;
-        let rank = |t: &str, p: &str| (t != "*") as u8 + 2 * (p != "*") as u8;
-        let mut sorted = rows;
-        sorted.sort_by_key(|(t, p, _, _)| std::cmp::Reverse(rank(t, p)));
-        let mut limits = Limits::default();
-        if let Some(m) = sorted.iter().find_map(|r| r.2) {
-            limits.memory_mib = m as u32;
-        }
-        if let Some(g) = sorted.iter().find_map(|r| r.3) {
-            limits.guest_ms = g as u32;
-        }
-        Ok(limits)
+        Ok(TenantLimits { rows })
     }
 
     // ---- runs ----------------------------------------------------------------------
 
     pub async fn start_run(&self, tenant: &str, ticket: i64, seed: i64) -> anyhow::Result<i64> {
-        let row: (i64,) = sqlx::query_as(
-            "INSERT INTO runs (tenant, ticket, status, seed, owner, owner_seen_at)
-             VALUES (?, ?, 'running', ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) RETURNING id",
-        )
-        .bind(tenant)
-        .bind(ticket)
-        .bind(seed)
-        .bind(owner::this_process())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.0)
+        let tenant = tenant.to_string();
+        self.writer
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "INSERT INTO runs (tenant, ticket, status, seed, owner, owner_seen_at)
+                         VALUES (?, ?, 'running', ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                         RETURNING id",
+                    )?
+                    .query_row(
+                        rusqlite::params![tenant, ticket, seed, owner::this_process()],
+                        |r| r.get(0),
+                    )?)
+            })
+            .await
     }
 
     /// Record which plugin the run uses, the triage scores that chose it, and the
@@ -436,93 +465,47 @@ impl Store {
         scores: &str,
         mode: Mode,
     ) -> anyhow::Result<()> {
-        sqlx::query(
-            "UPDATE runs SET plugin = ?, plugin_version = ?, plugin_hash = ?, category = ?, scores = ?, mode = ?
-             WHERE id = ?",
-        )
-        .bind(plugin.map(|p| p.id.as_str()))
-        .bind(plugin.map(|p| p.version.as_str()))
-        .bind(plugin.map(|p| p.hash.as_str()))
-        .bind(plugin.map(|p| p.category.as_str()))
-        .bind(scores)
-        .bind(mode.name())
-        .bind(run)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let plugin =
+            plugin.map(|p| [&p.id, &p.version, &p.hash, &p.category].map(|s| s.to_string()));
+        let scores = scores.to_string();
+        self.writer
+            .write(move |conn| {
+                let part = |i: usize| plugin.as_ref().map(|p| p[i].as_str());
+                conn.prepare_cached(
+                    "UPDATE runs SET plugin = ?, plugin_version = ?, plugin_hash = ?, category = ?,
+                       scores = ?, mode = ?
+                     WHERE id = ?",
+                )?
+                .execute(rusqlite::params![
+                    part(0),
+                    part(1),
+                    part(2),
+                    part(3),
+                    scores,
+                    mode.name(),
+                    run
+                ])?;
+                Ok(())
+            })
+            .await
     }
 
     /// Write journal entries of a run (new ones, or new versions of earlier ones) and
     /// note that the run's owner is alive, in one transaction. Calls whose result is
     /// known are audited here, once.
     pub async fn write_journal(&self, run: i64, entries: &[NewJournalEntry]) -> anyhow::Result<()> {
-        let mut tx = crate::store::begin_write(&self.pool).await?;
-        self.append_journal(&mut tx, run, entries).await?;
-        sqlx::query(
-            "UPDATE runs SET owner_seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
-        )
-        .bind(run)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn append_journal(
-        &self,
-        tx: &mut sqlx::SqliteConnection,
-        run: i64,
-        entries: &[NewJournalEntry],
-    ) -> anyhow::Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        for e in entries {
-            sqlx::query(
-                "INSERT INTO run_calls (run, seq, function, capability, args, decision, result, state)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (run, seq) DO UPDATE SET decision = excluded.decision,
-                   result = excluded.result, state = excluded.state,
-                   at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-            )
-            .bind(run)
-            .bind(e.seq)
-            .bind(&e.function)
-            .bind(e.capability.as_deref())
-            .bind(&e.args)
-            .bind(&e.decision)
-            .bind(&e.result)
-            .bind(e.state.name())
-            .execute(&mut *tx)
-            .await?;
-        }
-        let (tenant, plugin): (String, Option<String>) =
-            sqlx::query_as("SELECT tenant, plugin FROM runs WHERE id = ?")
-                .bind(run)
-                .fetch_one(&mut *tx)
-                .await?;
-        let actor = format!("plugin:{}", plugin.as_deref().unwrap_or("-"));
-        let audited: Vec<NewAuditEntry> = entries
-            .iter()
-            .filter(|e| e.capability.is_some() && matches!(e.state, CallState::Done | CallState::Waiting))
-            .map(|e| NewAuditEntry {
-                tenant: Some(&tenant),
-                kind: "run.call",
-                actor: &actor,
-                detail: format!(
-                    r#"{{"run":{},"seq":{},"function":{},"capability":{},"decision":{},"args":{},"result":{}}}"#,
-                    serde_json::json!(run_label(run)),
-                    e.seq,
-                    serde_json::json!(e.function),
-                    serde_json::json!(e.capability),
-                    serde_json::json!(e.decision),
-                    e.args,
-                    e.result
-                ),
+        let entries = entries.to_vec();
+        self.writer
+            .write(move |conn| {
+                append_journal(conn, run, &entries)?;
+                conn.prepare_cached(
+                    "UPDATE runs SET owner_seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                     WHERE id = ?",
+                )?
+                .execute([run])?;
+                Ok(())
             })
-            .collect();
-        audit::append(tx, &audited).await?;
-        Ok(())
+            .await
     }
 
     /// Write the rest of this attempt's journal and how the run ended, in one
@@ -540,50 +523,57 @@ impl Store {
         waiting: Option<(&str, &str)>,
         approval: Option<&NewApproval>,
     ) -> anyhow::Result<Option<i64>> {
-        let mut tx = crate::store::begin_write(&self.pool).await?;
-        self.append_journal(&mut tx, run, journal).await?;
-        let approval_id = match approval {
-            Some(a) => Some(approvals::insert(&mut tx, &self.actor, a).await?),
-            None => None,
-        };
-        let (waiting_for, waiting_until) = waiting.unzip();
-        sqlx::query(
-            "UPDATE runs SET status = ?, reason = ?, guest_us = guest_us + ?, waiting_for = ?,
-               waiting_until = ?, owner = NULL,
-               finished_at = CASE WHEN ? IS NULL THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END
-             WHERE id = ?",
-        )
-        .bind(status)
-        .bind(reason)
-        .bind(guest_us)
-        .bind(waiting_for)
-        .bind(waiting_until)
-        .bind(waiting_for)
-        .bind(run)
-        .execute(&mut *tx)
-        .await?;
-        let (tenant, ticket, plugin, hash): (String, i64, Option<String>, Option<String>) =
-            sqlx::query_as("SELECT tenant, ticket, plugin, plugin_hash FROM runs WHERE id = ?")
-                .bind(run)
-                .fetch_one(&mut *tx)
-                .await?;
-        let entry = NewAuditEntry {
-            tenant: Some(&tenant),
-            kind: if waiting_for.is_some() {
-                "run.waiting"
-            } else {
-                "run.finished"
-            },
-            actor: "capdesk",
-            detail: serde_json::json!({
-                "run": run_label(run), "ticket": ticket_label(ticket), "plugin": plugin,
-                "plugin_hash": hash, "status": status, "reason": reason, "waiting_for": waiting_for,
+        let (status, reason, journal) = (status.to_string(), reason.to_string(), journal.to_vec());
+        let waiting = waiting.map(|(f, u)| (f.to_string(), u.to_string()));
+        let approval = approval.cloned();
+        let actor = self.actor.clone();
+        self.writer
+            .write(move |conn| {
+                append_journal(conn, run, &journal)?;
+                let approval_id = match &approval {
+                    Some(a) => Some(approvals::insert(conn, &actor, a)?),
+                    None => None,
+                };
+                let (waiting_for, waiting_until) = waiting.unzip();
+                let (tenant, ticket, plugin, hash): (String, i64, Option<String>, Option<String>) =
+                    conn.prepare_cached(
+                        "UPDATE runs SET status = ?1, reason = ?2, guest_us = guest_us + ?3,
+                           waiting_for = ?4, waiting_until = ?5, owner = NULL,
+                           finished_at = CASE WHEN ?4 IS NULL
+                             THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END
+                         WHERE id = ?6
+                         RETURNING tenant, ticket, plugin, plugin_hash",
+                    )?
+                    .query_row(
+                        rusqlite::params![
+                            status,
+                            reason,
+                            guest_us,
+                            waiting_for,
+                            waiting_until,
+                            run
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )?;
+                let entry = NewAuditEntry {
+                    tenant: Some(&tenant),
+                    kind: if waiting_for.is_some() {
+                        "run.waiting"
+                    } else {
+                        "run.finished"
+                    },
+                    actor: "capdesk",
+                    detail: serde_json::json!({
+                        "run": run_label(run), "ticket": ticket_label(ticket), "plugin": plugin,
+                        "plugin_hash": hash, "status": status, "reason": reason,
+                        "waiting_for": waiting_for,
+                    })
+                    .to_string(),
+                };
+                audit::append_on(conn, &[entry])?;
+                Ok(approval_id)
             })
-            .to_string(),
-        };
-        audit::append(&mut tx, &[entry]).await?;
-        tx.commit().await?;
-        Ok(approval_id)
+            .await
     }
 
     /// Record the answer to a waiting run's question and claim the run for resuming.
@@ -751,6 +741,62 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// Write journal entries of a run on the writer's connection and audit the calls whose
+/// result is known.
+fn append_journal(
+    conn: &rusqlite::Connection,
+    run: i64,
+    entries: &[NewJournalEntry],
+) -> anyhow::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO run_calls (run, seq, function, capability, args, decision, result, state)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run, seq) DO UPDATE SET decision = excluded.decision,
+           result = excluded.result, state = excluded.state,
+           at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    )?;
+    for e in entries {
+        insert.execute(rusqlite::params![
+            run,
+            e.seq,
+            e.function,
+            e.capability,
+            e.args,
+            e.decision,
+            e.result,
+            e.state.name(),
+        ])?;
+    }
+    let (tenant, plugin): (String, Option<String>) = conn
+        .prepare_cached("SELECT tenant, plugin FROM runs WHERE id = ?")?
+        .query_row([run], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let actor = format!("plugin:{}", plugin.as_deref().unwrap_or("-"));
+    let audited: Vec<NewAuditEntry> = entries
+        .iter()
+        .filter(|e| e.capability.is_some() && matches!(e.state, CallState::Done | CallState::Waiting))
+        .map(|e| NewAuditEntry {
+            tenant: Some(&tenant),
+            kind: "run.call",
+            actor: &actor,
+            detail: format!(
+                r#"{{"run":{},"seq":{},"function":{},"capability":{},"decision":{},"args":{},"result":{}}}"#,
+                serde_json::json!(run_label(run)),
+                e.seq,
+                serde_json::json!(e.function),
+                serde_json::json!(e.capability),
+                serde_json::json!(e.decision),
+                e.args,
+                e.result
+            ),
+        })
+        .collect();
+    audit::append_on(conn, &audited)?;
+    Ok(())
 }
 
 /// Ids (tenants, plugins) are lowercase letters, digits and dashes, so they are safe in

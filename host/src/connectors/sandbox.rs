@@ -11,14 +11,14 @@ use async_trait::async_trait;
 use rand::RngExt as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::SqlitePool;
 
 use super::{
     Chat, ConnectorError, DirectoryUser, Effect, Idp, MailboxRight, NewTicket, Note, Person, Psa,
     Secret, Ticket, TicketRecord, TicketStatus, Visibility,
 };
 use crate::capability::HostFunction;
-use crate::store::{parse_ticket_id, ticket_label};
+use crate::store::{Store, Writer, parse_ticket_id, ticket_label};
 
 /// Failed sign-ins in a row that lock an account, as a directory's lockout policy would.
 pub const LOCKOUT_THRESHOLD: i64 = 5;
@@ -27,6 +27,8 @@ pub const LOCKOUT_THRESHOLD: i64 = 5;
 #[derive(Clone, Debug)]
 pub struct Sandbox {
     pool: SqlitePool,
+    /// Changes a run makes go through the store's writer (see `store::writer`).
+    writer: Writer,
     tenant: String,
     /// The tenant's outages (`capdesk sandbox fail`), read once per handle: a run
     /// sees the systems as they were when it started.
@@ -110,8 +112,61 @@ struct UserRow {
     sessions: i64,
 }
 
-fn db(e: sqlx::Error) -> ConnectorError {
+fn db(e: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Upstream(format!("sandbox database: {e}"))
+}
+
+/// The columns of a `UserRow`, in its order.
+const USER_COLUMNS: &str = "email, name, enabled, locked, privileged, manager, department,
+    password_hash, must_change_password, failed_signins, sessions";
+
+impl UserRow {
+    fn from_row(r: &rusqlite::Row) -> rusqlite::Result<UserRow> {
+        Ok(UserRow {
+            email: r.get(0)?,
+            name: r.get(1)?,
+            enabled: r.get(2)?,
+            locked: r.get(3)?,
+            privileged: r.get(4)?,
+            manager: r.get(5)?,
+            department: r.get(6)?,
+            password_hash: r.get(7)?,
+            must_change_password: r.get(8)?,
+            failed_signins: r.get(9)?,
+            sessions: r.get(10)?,
+        })
+    }
+}
+
+/// What a change on the writer's connection comes to: the database failed (outer), or
+/// the connected system refused it (inner).
+type Change<T> = anyhow::Result<Result<T, ConnectorError>>;
+
+/// A user of `tenant` read on the writer's connection, inside its transaction.
+fn user_on(conn: &rusqlite::Connection, tenant: &str, email: &str) -> Change<UserRow> {
+    use rusqlite::OptionalExtension as _;
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM sandbox_users WHERE tenant = ? AND email = ?"
+        ))?
+        .query_row([tenant, email], UserRow::from_row)
+        .optional()?;
+    Ok(row.ok_or_else(|| ConnectorError::NotFound(format!("no user {email} in the directory"))))
+}
+
+/// Log a change of the directory, on the writer's connection.
+fn event_on(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    email: &str,
+    action: &str,
+    detail: &str,
+) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sandbox_events (tenant, email, action, detail) VALUES (?, ?, ?, ?)",
+    )?
+    .execute([tenant, email, action, detail])?;
+    Ok(())
 }
 
 fn hash_password(salt: &str, password: &str) -> String {
@@ -164,9 +219,10 @@ fn check_contact(contact: &str) -> Result<(), ConnectorError> {
 }
 
 impl Sandbox {
-    pub fn new(pool: SqlitePool, tenant: &str) -> Sandbox {
+    pub fn new(store: &Store, tenant: &str) -> Sandbox {
         Sandbox {
-            pool,
+            pool: store.pool().clone(),
+            writer: store.writer().clone(),
             tenant: tenant.to_string(),
             faults: Arc::default(),
         }
@@ -182,14 +238,16 @@ impl Sandbox {
                 known.join(", ")
             )));
         }
-        sqlx::query(
-            "INSERT INTO sandbox_faults (tenant, function, message) VALUES (?, ?, ?)
+        crate::store::write_one(
+            &self.pool,
+            sqlx::query(
+                "INSERT INTO sandbox_faults (tenant, function, message) VALUES (?, ?, ?)
              ON CONFLICT (tenant, function) DO UPDATE SET message = excluded.message",
+            )
+            .bind(&self.tenant)
+            .bind(function)
+            .bind(message),
         )
-        .bind(&self.tenant)
-        .bind(function)
-        .bind(message)
-        .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(())
@@ -197,13 +255,15 @@ impl Sandbox {
 
     /// End the outage of `function`, or every outage of the tenant with `None`.
     pub async fn heal(&self, function: Option<&str>) -> Result<u64, ConnectorError> {
-        let healed = sqlx::query(
-            "DELETE FROM sandbox_faults WHERE tenant = ? AND (? IS NULL OR function = ?)",
+        let healed = crate::store::write_one(
+            &self.pool,
+            sqlx::query(
+                "DELETE FROM sandbox_faults WHERE tenant = ? AND (? IS NULL OR function = ?)",
+            )
+            .bind(&self.tenant)
+            .bind(function)
+            .bind(function),
         )
-        .bind(&self.tenant)
-        .bind(function)
-        .bind(function)
-        .execute(&self.pool)
         .await
         .map_err(db)?;
         Ok(healed.rows_affected())
@@ -397,7 +457,7 @@ impl Sandbox {
 
     async fn row_in(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut sqlx::SqliteConnection,
         email: &str,
     ) -> Result<UserRow, ConnectorError> {
         self.fetch_row(tx, email).await
@@ -408,11 +468,9 @@ impl Sandbox {
         conn: &mut sqlx::SqliteConnection,
         email: &str,
     ) -> Result<UserRow, ConnectorError> {
-        sqlx::query_as(
-            "SELECT email, name, enabled, locked, privileged, manager, department, password_hash,
-                    must_change_password, failed_signins, sessions
-             FROM sandbox_users WHERE tenant = ? AND email = ?",
-        )
+        sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM sandbox_users WHERE tenant = ? AND email = ?"
+        ))
         .bind(&self.tenant)
         .bind(email)
         .fetch_optional(conn)
@@ -423,7 +481,7 @@ impl Sandbox {
 
     async fn event(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut sqlx::SqliteConnection,
         email: &str,
         action: &str,
         detail: &str,
@@ -435,7 +493,7 @@ impl Sandbox {
         .bind(email)
         .bind(action)
         .bind(detail)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
         Ok(())
@@ -443,7 +501,7 @@ impl Sandbox {
 
     async fn insert_attr(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut sqlx::SqliteConnection,
         email: &str,
         kind: &str,
         value: &str,
@@ -459,7 +517,7 @@ impl Sandbox {
         .bind(email)
         .bind(kind)
         .bind(value)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
         Ok(r.rows_affected() > 0)
@@ -497,66 +555,71 @@ impl Sandbox {
     async fn change_attr(
         &self,
         email: &str,
-        kind: &str,
+        kind: &'static str,
         value: &str,
         add: bool,
-        action: &str,
+        action: &'static str,
     ) -> Result<Effect, ConnectorError> {
         let email = normalize_email(email)?;
-        let mut tx = crate::store::begin_write(&self.pool).await.map_err(db)?;
-        self.row_in(&mut tx, &email).await?;
-        let changed = if add {
-            self.insert_attr(&mut tx, &email, kind, value).await?
-        } else {
-            sqlx::query(
-                "DELETE FROM sandbox_user_attrs WHERE tenant = ? AND email = ? AND kind = ? AND value = ?",
-            )
-            .bind(&self.tenant)
-            .bind(&email)
-            .bind(kind)
-            .bind(value.trim())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected()
-                > 0
-        };
-        if changed {
-            self.event(&mut tx, &email, action, value.trim()).await?;
+        let value = value.trim().to_string();
+        if add && value.is_empty() {
+            return Err(ConnectorError::Invalid(format!("an empty {kind} name")));
         }
-        tx.commit().await.map_err(db)?;
-        Ok(if changed {
-            Effect::Changed
-        } else {
-            Effect::Unchanged
+        let tenant = self.tenant.clone();
+        self.change(move |conn| {
+            if let Err(e) = user_on(conn, &tenant, &email)? {
+                return Ok(Err(e));
+            }
+            let sql = if add {
+                "INSERT INTO sandbox_user_attrs (tenant, email, kind, value) VALUES (?, ?, ?, ?)
+                 ON CONFLICT DO NOTHING"
+            } else {
+                "DELETE FROM sandbox_user_attrs WHERE tenant = ? AND email = ? AND kind = ? AND value = ?"
+            };
+            let changed = conn.prepare_cached(sql)?.execute([&tenant, &email, kind, &value])? > 0;
+            if !changed {
+                return Ok(Ok(Effect::Unchanged));
+            }
+            event_on(conn, &tenant, &email, action, &value)?;
+            Ok(Ok(Effect::Changed))
         })
+        .await
     }
 
     /// Set boolean/integer columns of a user when they differ, logging the change.
     async fn update_user(
         &self,
         email: &str,
-        needs_change: impl FnOnce(&UserRow) -> bool,
-        set_sql: &str,
-        action: &str,
+        needs_change: fn(&UserRow) -> bool,
+        set_sql: &'static str,
+        action: &'static str,
     ) -> Result<Effect, ConnectorError> {
         let email = normalize_email(email)?;
-        let mut tx = crate::store::begin_write(&self.pool).await.map_err(db)?;
-        let row = self.row_in(&mut tx, &email).await?;
-        if !needs_change(&row) {
-            return Ok(Effect::Unchanged);
-        }
-        sqlx::query(&format!(
-            "UPDATE sandbox_users SET {set_sql} WHERE tenant = ? AND email = ?"
-        ))
-        .bind(&self.tenant)
-        .bind(&email)
-        .execute(&mut *tx)
+        let tenant = self.tenant.clone();
+        self.change(move |conn| {
+            let row = match user_on(conn, &tenant, &email)? {
+                Ok(row) => row,
+                Err(e) => return Ok(Err(e)),
+            };
+            if !needs_change(&row) {
+                return Ok(Ok(Effect::Unchanged));
+            }
+            conn.prepare_cached(&format!(
+                "UPDATE sandbox_users SET {set_sql} WHERE tenant = ? AND email = ?"
+            ))?
+            .execute([&tenant, &email])?;
+            event_on(conn, &tenant, &email, action, "")?;
+            Ok(Ok(Effect::Changed))
+        })
         .await
-        .map_err(db)?;
-        self.event(&mut tx, &email, action, "").await?;
-        tx.commit().await.map_err(db)?;
-        Ok(Effect::Changed)
+    }
+
+    /// Make a change on the store's writer, as one transaction.
+    async fn change<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&rusqlite::Connection) -> Change<T> + Send + 'static,
+    ) -> Result<T, ConnectorError> {
+        self.writer.write(work).await.map_err(db)?
     }
 }
 
@@ -565,8 +628,27 @@ impl Idp for Sandbox {
     async fn find_user(&self, email: &str) -> Result<DirectoryUser, ConnectorError> {
         self.check_fault(HostFunction::FindUser).await?;
         let email = normalize_email(email)?;
-        let row = self.row(&email).await?;
-        let mut attrs = self.attrs(&email).await?;
+        // The user and their set-valued attributes (as `[[kind, value], ...]`) in one query.
+        let found = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS},
+               (SELECT json_group_array(json_array(kind, value)) FROM
+                  (SELECT kind, value FROM sandbox_user_attrs a
+                   WHERE a.tenant = u.tenant AND a.email = u.email ORDER BY kind, value)) AS attrs
+             FROM sandbox_users u WHERE tenant = ? AND email = ?"
+        ))
+        .bind(&self.tenant)
+        .bind(&email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| ConnectorError::NotFound(format!("no user {email} in the directory")))?;
+        let row = <UserRow as sqlx::FromRow<_>>::from_row(&found).map_err(db)?;
+        let pairs: Vec<(String, String)> =
+            serde_json::from_str(sqlx::Row::try_get(&found, "attrs").map_err(db)?).map_err(db)?;
+        let mut attrs: HashMap<String, Vec<String>> = HashMap::new();
+        for (kind, value) in pairs {
+            attrs.entry(kind).or_default().push(value);
+        }
         let mut take = |kind: &str| attrs.remove(kind).unwrap_or_default();
         Ok(DirectoryUser {
             groups: take("group"),
@@ -630,61 +712,56 @@ impl Idp for Sandbox {
         self.check_fault(HostFunction::ResetPassword).await?;
         let email = normalize_email(email)?;
         let hash = hash_password(&new_salt(), password.expose());
-        let mut tx = crate::store::begin_write(&self.pool).await.map_err(db)?;
-        let row = self.row_in(&mut tx, &email).await?;
-        if !row.enabled {
-            return Err(ConnectorError::Invalid(format!(
-                "the account {email} is disabled; its password cannot be reset"
-            )));
-        }
-        sqlx::query(
-            "UPDATE sandbox_users SET password_hash = ?, must_change_password = 1, failed_signins = 0
-             WHERE tenant = ? AND email = ?",
-        )
-        .bind(&hash)
-        .bind(&self.tenant)
-        .bind(&email)
-        .execute(&mut *tx)
+        let tenant = self.tenant.clone();
+        self.change(move |conn| {
+            let row = match user_on(conn, &tenant, &email)? {
+                Ok(row) => row,
+                Err(e) => return Ok(Err(e)),
+            };
+            if !row.enabled {
+                return Ok(Err(ConnectorError::Invalid(format!(
+                    "the account {email} is disabled; its password cannot be reset"
+                ))));
+            }
+            conn.prepare_cached(
+                "UPDATE sandbox_users SET password_hash = ?, must_change_password = 1,
+                   failed_signins = 0
+                 WHERE tenant = ? AND email = ?",
+            )?
+            .execute([&hash, &tenant, &email])?;
+            event_on(
+                conn,
+                &tenant,
+                &email,
+                "password-reset",
+                "temporary password, change at next sign-in",
+            )?;
+            Ok(Ok(()))
+        })
         .await
-        .map_err(db)?;
-        self.event(
-            &mut tx,
-            &email,
-            "password-reset",
-            "temporary password, change at next sign-in",
-        )
-        .await?;
-        tx.commit().await.map_err(db)?;
-        Ok(())
     }
 
     async fn require_mfa_reregistration(&self, email: &str) -> Result<Effect, ConnectorError> {
         self.check_fault(HostFunction::RequireMfaReregistration)
             .await?;
         let email = normalize_email(email)?;
-        let mut tx = crate::store::begin_write(&self.pool).await.map_err(db)?;
-        self.row_in(&mut tx, &email).await?;
-        let removed = sqlx::query(
-            "DELETE FROM sandbox_user_attrs WHERE tenant = ? AND email = ? AND kind = 'mfa'",
-        )
-        .bind(&self.tenant)
-        .bind(&email)
-        .execute(&mut *tx)
+        let tenant = self.tenant.clone();
+        self.change(move |conn| {
+            if let Err(e) = user_on(conn, &tenant, &email)? {
+                return Ok(Err(e));
+            }
+            let removed = conn
+                .prepare_cached(
+                    "DELETE FROM sandbox_user_attrs WHERE tenant = ? AND email = ? AND kind = 'mfa'",
+                )?
+                .execute([&tenant, &email])?;
+            if removed == 0 {
+                return Ok(Ok(Effect::Unchanged));
+            }
+            event_on(conn, &tenant, &email, "mfa-reset", &format!("{removed} method(s) removed"))?;
+            Ok(Ok(Effect::Changed))
+        })
         .await
-        .map_err(db)?
-        .rows_affected();
-        if removed == 0 {
-            return Ok(Effect::Unchanged);
-        }
-        self.event(
-            &mut tx,
-            &email,
-            "mfa-reset",
-            &format!("{removed} method(s) removed"),
-        )
-        .await?;
-        tx.commit().await.map_err(db)?;
-        Ok(Effect::Changed)
     }
 
     async fn revoke_sessions(&self, email: &str) -> Result<Effect, ConnectorError> {
@@ -782,7 +859,15 @@ impl Sandbox {
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?
-        .ok_or_else(|| ConnectorError::NotFound(format!("no ticket {} for tenant {}", ticket_label(id), self.tenant)))
+        .ok_or_else(|| self.no_ticket(id))
+    }
+
+    fn no_ticket(&self, id: i64) -> ConnectorError {
+        ConnectorError::NotFound(format!(
+            "no ticket {} for tenant {}",
+            ticket_label(id),
+            self.tenant
+        ))
     }
 
     /// Tickets of this tenant, newest first.
@@ -808,21 +893,32 @@ impl Psa for Sandbox {
         let requester = normalize_email(&t.requester.email)?;
         let fields =
             serde_json::to_string(&t.fields).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO tickets (tenant, subject, body, requester_email, requester_name, channel, verified, fields)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&self.tenant)
-        .bind(&t.subject)
-        .bind(&t.body)
-        .bind(&requester)
-        .bind(&t.requester.name)
-        .bind(&t.channel)
-        .bind(t.requester_verified)
-        .bind(fields)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)?;
+        let (tenant, t2, email) = (self.tenant.clone(), t.clone(), requester.clone());
+        let id: i64 = self
+            .writer
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "INSERT INTO tickets (tenant, subject, body, requester_email, requester_name,
+                           channel, verified, fields)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    )?
+                    .query_row(
+                        rusqlite::params![
+                            tenant,
+                            t2.subject,
+                            t2.body,
+                            email,
+                            t2.requester.name,
+                            t2.channel,
+                            t2.requester_verified,
+                            fields
+                        ],
+                        |r| r.get(0),
+                    )?)
+            })
+            .await
+            .map_err(db)?;
         let mut details = t.clone();
         details.requester.email = requester;
         Ok(Ticket {
@@ -884,20 +980,31 @@ impl Psa for Sandbox {
     ) -> Result<(), ConnectorError> {
         self.check_fault(HostFunction::AddNote).await?;
         let n = self.parse_id(id)?;
-        self.ticket_row(n).await?;
         if text.trim().is_empty() {
             return Err(ConnectorError::Invalid("a note needs some text".into()));
         }
-        sqlx::query(
-            "INSERT INTO ticket_notes (ticket, visibility, author, text) VALUES (?, ?, ?, ?)",
-        )
-        .bind(n)
-        .bind(visibility.name())
-        .bind(author)
-        .bind(text)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        let (tenant, text, author) = (self.tenant.clone(), text.to_string(), author.to_string());
+        let added = self
+            .writer
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "INSERT INTO ticket_notes (ticket, visibility, author, text)
+                         SELECT id, ?, ?, ? FROM tickets WHERE id = ? AND tenant = ?",
+                    )?
+                    .execute(rusqlite::params![
+                        visibility.name(),
+                        author,
+                        text,
+                        n,
+                        tenant
+                    ])?)
+            })
+            .await
+            .map_err(db)?;
+        if added == 0 {
+            return Err(self.no_ticket(n));
+        }
         Ok(())
     }
 
@@ -913,17 +1020,21 @@ impl Psa for Sandbox {
     async fn set_status(&self, id: &str, status: TicketStatus) -> Result<(), ConnectorError> {
         self.check_fault(HostFunction::SetStatus).await?;
         let n = self.parse_id(id)?;
-        let r = sqlx::query(
-            "UPDATE tickets SET status = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ? AND tenant = ?",
-        )
-        .bind(status.name())
-        .bind(n)
-        .bind(&self.tenant)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        if r.rows_affected() == 0 {
+        let tenant = self.tenant.clone();
+        let changed = self
+            .writer
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "UPDATE tickets SET status = ?,
+                           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                         WHERE id = ? AND tenant = ?",
+                    )?
+                    .execute(rusqlite::params![status.name(), n, tenant])?)
+            })
+            .await
+            .map_err(db)?;
+        if changed == 0 {
             return Err(ConnectorError::NotFound(format!("no ticket {id}")));
         }
         Ok(())
@@ -939,13 +1050,15 @@ impl Psa for Sandbox {
             ));
         }
         self.ticket_row(p).await?;
-        let r = sqlx::query("UPDATE tickets SET parent = ? WHERE id = ? AND tenant = ?")
-            .bind(p)
-            .bind(n)
-            .bind(&self.tenant)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+        let r = crate::store::write_one(
+            &self.pool,
+            sqlx::query("UPDATE tickets SET parent = ? WHERE id = ? AND tenant = ?")
+                .bind(p)
+                .bind(n)
+                .bind(&self.tenant),
+        )
+        .await
+        .map_err(db)?;
         if r.rows_affected() == 0 {
             return Err(ConnectorError::NotFound(format!("no ticket {id}")));
         }
@@ -968,14 +1081,17 @@ impl Chat for Sandbox {
         if text.trim().is_empty() {
             return Err(ConnectorError::Invalid("a message needs some text".into()));
         }
-        sqlx::query("INSERT INTO sandbox_outbox (tenant, recipient, text) VALUES (?, ?, ?)")
-            .bind(&self.tenant)
-            .bind(&to)
-            .bind(text)
-            .execute(&self.pool)
+        let (tenant, text) = (self.tenant.clone(), text.to_string());
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO sandbox_outbox (tenant, recipient, text) VALUES (?, ?, ?)",
+                )?
+                .execute([tenant, to, text])?;
+                Ok(())
+            })
             .await
-            .map_err(db)?;
-        Ok(())
+            .map_err(db)
     }
 }
 
@@ -988,7 +1104,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).await.unwrap();
         store.add_tenant("acme", "Acme").await.unwrap();
-        let sandbox = Sandbox::new(store.pool().clone(), "acme");
+        let sandbox = Sandbox::new(&store, "acme");
         (dir, sandbox)
     }
 
@@ -1102,7 +1218,11 @@ mod tests {
     async fn tenants_do_not_see_each_other() {
         let (_d, s) = sandbox().await;
         s.add_user(&ann()).await.unwrap();
-        let other = Sandbox::new(s.pool.clone(), "globex");
+        let other = Sandbox {
+            tenant: "globex".into(),
+            faults: Arc::default(),
+            ..s.clone()
+        };
         assert!(matches!(
             other.find_user("ann@acme.test").await,
             Err(ConnectorError::NotFound(_))

@@ -3,7 +3,6 @@
 //! expired by the sweep.
 
 use serde::Serialize;
-use sqlx::SqliteConnection;
 
 use super::{NotFound, Store, run_label, ticket_label};
 use crate::audit::{self, NewAuditEntry};
@@ -63,31 +62,26 @@ pub fn approval_label(id: i64) -> String {
     format!("A-{id}")
 }
 
-/// Insert an approval request and audit it, inside the caller's transaction.
-pub(super) async fn insert(
-    tx: &mut SqliteConnection,
+/// Insert an approval request and audit it, inside the writer's transaction.
+pub(super) fn insert(
+    conn: &rusqlite::Connection,
     actor: &str,
     a: &NewApproval,
 ) -> anyhow::Result<i64> {
     let approvers = serde_json::to_string(&a.approvers)?;
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO approvals (tenant, run, seq, ticket, function, args, summary, rule, requester,
-           approvers, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(&a.tenant)
-    .bind(a.run)
-    .bind(a.seq)
-    .bind(a.ticket)
-    .bind(&a.function)
-    .bind(&a.args)
-    .bind(&a.summary)
-    .bind(&a.rule)
-    .bind(&a.requester)
-    .bind(&approvers)
-    .bind(&a.expires_at)
-    .fetch_one(&mut *tx)
-    .await?;
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO approvals (tenant, run, seq, ticket, function, args, summary, rule, requester,
+               approvers, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )?
+        .query_row(
+            rusqlite::params![
+                a.tenant, a.run, a.seq, a.ticket, a.function, a.args, a.summary, a.rule,
+                a.requester, approvers, a.expires_at,
+            ],
+            |r| r.get(0),
+        )?;
     let detail = serde_json::json!({
         "approval": approval_label(id), "run": run_label(a.run), "ticket": ticket_label(a.ticket),
         "function": a.function, "summary": a.summary, "rule": a.rule, "requester": a.requester,
@@ -99,7 +93,7 @@ pub(super) async fn insert(
         actor,
         detail: detail.to_string(),
     };
-    audit::append(tx, &[entry]).await?;
+    audit::append_on(conn, &[entry])?;
     Ok(id)
 }
 

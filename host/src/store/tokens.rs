@@ -192,8 +192,8 @@ impl Store {
     /// (an API token rather than the command line's user).
     pub fn acting_as(&self, actor: String) -> Store {
         Store {
-            pool: self.pool.clone(),
             actor,
+            ..self.clone()
         }
     }
 }

@@ -162,21 +162,24 @@ impl Store {
 
     /// End a session.
     pub async fn end_webchat_session(&self, session: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM webchat_sessions WHERE id_hash = ?")
-            .bind(hash(session))
-            .execute(&self.pool)
-            .await?;
+        crate::store::write_one(
+            &self.pool,
+            sqlx::query("DELETE FROM webchat_sessions WHERE id_hash = ?").bind(hash(session)),
+        )
+        .await?;
         Ok(())
     }
 
     /// Keep what the end user said.
     pub async fn webchat_said(&self, tenant: &str, email: &str, text: &str) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO webchat_messages (tenant, email, text) VALUES (?, ?, ?)")
-            .bind(tenant)
-            .bind(email)
-            .bind(text)
-            .execute(&self.pool)
-            .await?;
+        crate::store::write_one(
+            &self.pool,
+            sqlx::query("INSERT INTO webchat_messages (tenant, email, text) VALUES (?, ?, ?)")
+                .bind(tenant)
+                .bind(email)
+                .bind(text),
+        )
+        .await?;
         Ok(())
     }
 

@@ -1,0 +1,189 @@
+//! Who writes to the database, and when. A process writes through one turn at a time:
+//! the hot path of a run (its journal, its audit entries, how it ended) goes to the
+//! `Writer`, a thread that owns a connection of its own and commits whatever jobs have
+//! queued up in one transaction (group commit), each job under its own savepoint so a
+//! failing one rolls back alone; every other write takes the same turn through
+//! `begin_write`, an sqlx transaction that holds the gate until it ends. Writers thus
+//! queue in order in memory instead of sleeping in SQLite's busy handler, and a run's
+//! write costs one hand-off to the writer thread, not one per statement. Other
+//! processes on the same file (the CLI beside a server) still meet the busy timeout.
+
+use std::any::Any;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use sqlx::SqlitePool;
+
+/// The process's write turn: held by the writer thread for a batch, and by a
+/// `WriteTx` for its lifetime.
+static GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The most jobs committed in one transaction.
+const BATCH: usize = 128;
+
+/// Begin a transaction that will write, once it is this writer's turn. SQLite's
+/// `BEGIN IMMEDIATE` takes the write lock up front, so a transaction that read first
+/// cannot fail with "database is locked" when it comes to write.
+pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<WriteTx> {
+    let gate = GATE.lock().await;
+    let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    Ok(WriteTx { tx, _gate: gate })
+}
+
+/// Run one writing statement in its own write transaction, in turn.
+pub async fn write_one<'q>(
+    pool: &SqlitePool,
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+) -> sqlx::Result<sqlx::sqlite::SqliteQueryResult> {
+    let mut tx = begin_write(pool).await?;
+    let done = query.execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// A write transaction holding the write turn until it commits or drops (dropping
+/// rolls it back). Use it as a connection: `.execute(&mut *tx)`. Never wait on the
+/// `Writer` while holding one: the writer thread waits for the same turn.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _gate: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &sqlx::SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.tx
+    }
+}
+
+type Answer = anyhow::Result<Box<dyn Any + Send>>;
+type Work = Box<dyn FnOnce(&rusqlite::Connection) -> Answer + Send>;
+
+struct Job {
+    work: Work,
+    reply: tokio::sync::oneshot::Sender<Answer>,
+}
+
+/// The thread that commits the hot path's writes. Cloning shares the thread; it ends
+/// when the last clone is dropped.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl Writer {
+    /// Open a writing connection to the (already migrated) database at `path` and start
+    /// its thread.
+    pub fn open(path: &Path) -> anyhow::Result<Writer> {
+        let conn = rusqlite::Connection::open(path)
+            .with_context(|| format!("opening the database {} for writing", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("capdesk-writer".into())
+            .spawn(move || serve(&conn, &queue))
+            .context("starting the database writer thread")?;
+        Ok(Writer { jobs })
+    }
+
+    /// Run `work` on the writing connection inside a transaction, and return what it
+    /// returned once that transaction has committed. An error from `work` rolls back
+    /// what it wrote and nothing else.
+    pub async fn write<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&rusqlite::Connection) -> anyhow::Result<R> + Send + 'static,
+    ) -> anyhow::Result<R> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let work = Box::new(move |conn: &rusqlite::Connection| {
+            work(conn).map(|r| Box::new(r) as Box<dyn Any + Send>)
+        });
+        self.jobs
+            .send(Job { work, reply })
+            .map_err(|_| anyhow!("the database writer has stopped"))?;
+        let done = answer
+            .await
+            .map_err(|_| anyhow!("the database writer stopped before committing"))??;
+        Ok(*done
+            .downcast::<R>()
+            .expect("the writer answers with what its job returned"))
+    }
+}
+
+fn serve(conn: &rusqlite::Connection, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (works, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|j| (j.work, j.reply)).unzip();
+        let answers = {
+            let _turn = GATE.blocking_lock();
+            commit_batch(conn, works)
+        };
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            // A caller that stopped waiting has nothing to be told.
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// Run the jobs in one transaction, each under its own savepoint. If the transaction
+/// itself cannot begin or commit, every job gets that error.
+fn commit_batch(
+    conn: &rusqlite::Connection,
+    works: Vec<Work>,
+) -> Vec<Answer> {
+    let failed_all = |n: usize, what: &str, e: &rusqlite::Error| -> Vec<Answer> {
+        (0..n).map(|_| Err(anyhow!("{what}: {e}"))).collect()
+    };
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return failed_all(works.len(), "beginning a write transaction", &e);
+    }
+    let mut answers = Vec::with_capacity(works.len());
+    for work in works {
+        let answer = conn
+            .execute_batch("SAVEPOINT job")
+            .map_err(anyhow::Error::from)
+            .and_then(|()| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
+                    .unwrap_or_else(|_| Err(anyhow!("a database write panicked")))
+            });
+        let settled = match &answer {
+            Ok(_) => conn.execute_batch("RELEASE job"),
+            Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+        };
+        answers.push(settled.map_err(anyhow::Error::from).and(answer));
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return failed_all(answers.len(), "committing writes", &e);
+    }
+    answers
+}
