@@ -11,18 +11,20 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sqlx::SqlitePool;
 
 use crate::connectors::{ConnectorError, Secret};
+use crate::store::{Store, Writer};
 
 /// How long a link works.
 pub const LINK_MINUTES: u32 = 15;
 
-fn db(e: sqlx::Error) -> ConnectorError {
+fn db(e: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Upstream(format!("the credential store failed: {e}"))
 }
 
 /// Where links point and where sealed secrets wait.
 #[derive(Debug, Clone)]
 pub struct CredentialLinks {
-    pool: SqlitePool,
+    /// Sealed secrets are stored through the store's writer (see `store::writer`).
+    writer: Writer,
     /// The server's address as its users reach it, without a trailing slash.
     base_url: String,
 }
@@ -39,9 +41,9 @@ pub enum Opened {
 }
 
 impl CredentialLinks {
-    pub fn new(pool: SqlitePool, base_url: &str) -> CredentialLinks {
+    pub fn new(store: &Store, base_url: &str) -> CredentialLinks {
         CredentialLinks {
-            pool,
+            writer: store.writer().clone(),
             base_url: base_url.trim_end_matches('/').to_string(),
         }
     }
@@ -62,27 +64,28 @@ impl CredentialLinks {
             })?;
         let id = hex::encode(rand::random::<[u8; 16]>());
         let now = crate::store::unix_now();
-        crate::store::write_one(
-            &self.pool,
-            sqlx::query("DELETE FROM one_time_secrets WHERE expires_at < ?").bind(now),
-        )
-        .await
-        .map_err(db)?;
-        crate::store::write_one(
-            &self.pool,
-            sqlx::query(
-                "INSERT INTO one_time_secrets (id, tenant, recipient, nonce, sealed, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&id)
-            .bind(tenant)
-            .bind(recipient)
-            .bind(&nonce[..])
-            .bind(&sealed)
-            .bind(now + i64::from(LINK_MINUTES) * 60),
-        )
-        .await
-        .map_err(db)?;
+        let (row_id, tenant, recipient) = (id.clone(), tenant.to_string(), recipient.to_string());
+        self.writer
+            .write(move |conn| {
+                // Expired links are destroyed whenever a new one is made.
+                conn.prepare_cached("DELETE FROM one_time_secrets WHERE expires_at < ?")?
+                    .execute([now])?;
+                conn.prepare_cached(
+                    "INSERT INTO one_time_secrets (id, tenant, recipient, nonce, sealed, expires_at)
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(rusqlite::params![
+                    row_id,
+                    tenant,
+                    recipient,
+                    &nonce[..],
+                    sealed,
+                    now + i64::from(LINK_MINUTES) * 60
+                ])?;
+                Ok(())
+            })
+            .await
+            .map_err(db)?;
         Ok(format!(
             "{}/secret/{id}/{}",
             self.base_url,
@@ -149,15 +152,27 @@ pub async fn open(pool: &SqlitePool, id: &str, key_hex: &str) -> sqlx::Result<Op
 mod tests {
     use super::*;
 
-    async fn links() -> (tempfile::TempDir, CredentialLinks) {
+    struct Links {
+        links: CredentialLinks,
+        pool: SqlitePool,
+    }
+
+    impl std::ops::Deref for Links {
+        type Target = CredentialLinks;
+
+        fn deref(&self) -> &CredentialLinks {
+            &self.links
+        }
+    }
+
+    async fn links() -> (tempfile::TempDir, Links) {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("c.db"))
             .await
             .unwrap();
-        (
-            dir,
-            CredentialLinks::new(store.pool().clone(), "http://desk.example/"),
-        )
+        let links = CredentialLinks::new(&store, "http://desk.example/");
+        let pool = store.pool().clone();
+        (dir, Links { links, pool })
     }
 
     fn parts(link: &str) -> (String, String) {

@@ -309,12 +309,10 @@ impl Desk {
             idp: sandbox.clone(),
             psa: sandbox.clone(),
             chat: Arc::new(self.chat(tenant, sandbox)),
-            credentials: self.credential_links.as_deref().map(|url| {
-                Arc::new(crate::credentials::CredentialLinks::new(
-                    self.store.pool().clone(),
-                    url,
-                ))
-            }),
+            credentials: self
+                .credential_links
+                .as_deref()
+                .map(|url| Arc::new(crate::credentials::CredentialLinks::new(&self.store, url))),
         }
     }
 

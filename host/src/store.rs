@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use rusqlite::OptionalExtension as _;
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
@@ -21,6 +22,7 @@ use crate::owner;
 pub mod approvals;
 pub mod chat;
 mod guardrails;
+pub mod reader;
 pub mod reviews;
 pub mod tokens;
 pub mod webchat;
@@ -28,6 +30,7 @@ mod webhooks;
 pub mod writer;
 
 pub use approvals::{ApprovalRow, NewApproval};
+pub use reader::Reader;
 pub use writer::{WriteTx, Writer, begin_write, write_one};
 
 /// The capdesk database.
@@ -36,6 +39,8 @@ pub struct Store {
     pool: SqlitePool,
     /// The thread that commits runs' writes (see `writer`).
     writer: Writer,
+    /// In-place reads for the lookups every ticket makes (see `reader`).
+    reader: Reader,
     /// Who audit entries of changes made through this handle name as the actor.
     actor: String,
 }
@@ -123,6 +128,33 @@ impl TenantLimits {
     }
 }
 
+impl RunRow {
+    /// A `runs` row read in place (see `reader`).
+    fn from_sql(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
+        Ok(RunRow {
+            id: r.get("id")?,
+            tenant: r.get("tenant")?,
+            ticket: r.get("ticket")?,
+            plugin: r.get("plugin")?,
+            plugin_version: r.get("plugin_version")?,
+            plugin_hash: r.get("plugin_hash")?,
+            status: r.get("status")?,
+            reason: r.get("reason")?,
+            scores: r.get("scores")?,
+            seed: r.get("seed")?,
+            guest_us: r.get("guest_us")?,
+            started_at: r.get("started_at")?,
+            finished_at: r.get("finished_at")?,
+            waiting_for: r.get("waiting_for")?,
+            owner: r.get("owner")?,
+            owner_seen_at: r.get("owner_seen_at")?,
+            mode: r.get("mode")?,
+            category: r.get("category")?,
+            waiting_until: r.get("waiting_until")?,
+        })
+    }
+}
+
 /// Memory and guest-time limits that apply to one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Limits {
@@ -176,15 +208,20 @@ impl Store {
             .with_context(|| format!("migrating the database {}", path.display()))?;
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         let writer = Writer::open(path)?;
+        let reader = Reader::open(path)?;
         Ok(Store {
             pool,
             writer,
+            reader,
             actor: format!("cli:{user}"),
         })
     }
 
-    /// Close the pool, checkpointing the write-ahead log into the database file.
+    /// Close the readers, the writer and the pool; the last connection to close
+    /// checkpoints the write-ahead log into the database file.
     pub async fn close(&self) {
+        self.reader.close();
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -210,6 +247,11 @@ impl Store {
     /// The writer thread, for the sandbox connectors' changes.
     pub fn writer(&self) -> &Writer {
         &self.writer
+    }
+
+    /// In-place reads, for the sandbox connectors' lookups.
+    pub fn reader(&self) -> &Reader {
+        &self.reader
     }
 
     // ---- tenants -------------------------------------------------------------------
@@ -246,10 +288,18 @@ impl Store {
     }
 
     pub async fn tenant(&self, id: &str) -> anyhow::Result<Tenant> {
-        sqlx::query_as("SELECT id, name, created_at FROM tenants WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
+        self.reader
+            .read(|conn| {
+                conn.prepare_cached("SELECT id, name, created_at FROM tenants WHERE id = ?")?
+                    .query_row([id], |r| {
+                        Ok(Tenant {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            created_at: r.get(2)?,
+                        })
+                    })
+                    .optional()
+            })?
             .ok_or_else(|| {
                 NotFound {
                     what: "tenant",
@@ -290,9 +340,27 @@ impl Store {
     }
 
     pub async fn plugins(&self) -> anyhow::Result<Vec<InstalledPlugin>> {
-        Ok(sqlx::query_as("SELECT * FROM plugins ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?)
+        self.reader.read(|conn| {
+            conn.prepare_cached(
+                "SELECT id, version, category, description, hash, manifest, imports, size_bytes,
+                   installed_at
+                 FROM plugins ORDER BY id",
+            )?
+            .query_map([], |r| {
+                Ok(InstalledPlugin {
+                    id: r.get(0)?,
+                    version: r.get(1)?,
+                    category: r.get(2)?,
+                    description: r.get(3)?,
+                    hash: r.get(4)?,
+                    manifest: r.get(5)?,
+                    imports: r.get(6)?,
+                    size_bytes: r.get(7)?,
+                    installed_at: r.get(8)?,
+                })
+            })?
+            .collect()
+        })
     }
 
     pub async fn plugin(&self, id: &str) -> anyhow::Result<InstalledPlugin> {
@@ -365,14 +433,13 @@ impl Store {
         tenant: &str,
         plugin: &str,
     ) -> anyhow::Result<BTreeSet<Capability>> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT capability FROM grants WHERE tenant = ? AND plugin = ?")
-                .bind(tenant)
-                .bind(plugin)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<String> = self.reader.read(|conn| {
+            conn.prepare_cached("SELECT capability FROM grants WHERE tenant = ? AND plugin = ?")?
+                .query_map([tenant, plugin], |r| r.get(0))?
+                .collect()
+        })?;
         // A name this build does not know (from a newer capdesk) grants nothing.
-        Ok(rows.into_iter().filter_map(|(c,)| c.parse().ok()).collect())
+        Ok(rows.into_iter().filter_map(|c| c.parse().ok()).collect())
     }
 
     /// Every grant of a tenant, as (plugin, capability) pairs.
@@ -427,12 +494,14 @@ impl Store {
     /// Every limit that applies in `tenant`, to pick each plugin's from (see
     /// [`TenantLimits::of`]) without a query per plugin.
     pub async fn tenant_limits(&self, tenant: &str) -> anyhow::Result<TenantLimits> {
-        let rows = sqlx::query_as(
-            "SELECT tenant, plugin, memory_mib, guest_ms FROM limits WHERE tenant IN (?, '*')",
-        )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            self.reader.read(|conn| {
+                conn.prepare_cached(
+                "SELECT tenant, plugin, memory_mib, guest_ms FROM limits WHERE tenant IN (?, '*')",
+            )?
+            .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect()
+            })?;
         Ok(TenantLimits { rows })
     }
 
@@ -681,10 +750,12 @@ impl Store {
     }
 
     pub async fn run(&self, id: i64) -> anyhow::Result<RunRow> {
-        sqlx::query_as("SELECT * FROM runs WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
+        self.reader
+            .read(|conn| {
+                conn.prepare_cached("SELECT * FROM runs WHERE id = ?")?
+                    .query_row([id], RunRow::from_sql)
+                    .optional()
+            })?
             .ok_or_else(|| {
                 NotFound {
                     what: "run",
@@ -733,13 +804,25 @@ impl Store {
     }
 
     pub async fn journal(&self, run: i64) -> anyhow::Result<Vec<JournalEntry>> {
-        Ok(sqlx::query_as(
-            "SELECT seq, function, capability, args, decision, result, state, at FROM run_calls
-             WHERE run = ? ORDER BY seq",
-        )
-        .bind(run)
-        .fetch_all(&self.pool)
-        .await?)
+        self.reader.read(|conn| {
+            conn.prepare_cached(
+                "SELECT seq, function, capability, args, decision, result, state, at FROM run_calls
+                 WHERE run = ? ORDER BY seq",
+            )?
+            .query_map([run], |r| {
+                Ok(JournalEntry {
+                    seq: r.get(0)?,
+                    function: r.get(1)?,
+                    capability: r.get(2)?,
+                    args: r.get(3)?,
+                    decision: r.get(4)?,
+                    result: r.get(5)?,
+                    state: r.get(6)?,
+                    at: r.get(7)?,
+                })
+            })?
+            .collect()
+        })
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rand::RngExt as _;
+use rusqlite::OptionalExtension as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
@@ -18,7 +19,7 @@ use super::{
     Secret, Ticket, TicketRecord, TicketStatus, Visibility,
 };
 use crate::capability::HostFunction;
-use crate::store::{Store, Writer, parse_ticket_id, ticket_label};
+use crate::store::{Reader, Store, Writer, parse_ticket_id, ticket_label};
 
 /// Failed sign-ins in a row that lock an account, as a directory's lockout policy would.
 pub const LOCKOUT_THRESHOLD: i64 = 5;
@@ -29,6 +30,8 @@ pub struct Sandbox {
     pool: SqlitePool,
     /// Changes a run makes go through the store's writer (see `store::writer`).
     writer: Writer,
+    /// Look-ups run in place (see `store::reader`).
+    reader: Reader,
     tenant: String,
     /// The tenant's outages (`capdesk sandbox fail`), read once per handle: a run
     /// sees the systems as they were when it started.
@@ -144,7 +147,6 @@ type Change<T> = anyhow::Result<Result<T, ConnectorError>>;
 
 /// A user of `tenant` read on the writer's connection, inside its transaction.
 fn user_on(conn: &rusqlite::Connection, tenant: &str, email: &str) -> Change<UserRow> {
-    use rusqlite::OptionalExtension as _;
     let row = conn
         .prepare_cached(&format!(
             "SELECT {USER_COLUMNS} FROM sandbox_users WHERE tenant = ? AND email = ?"
@@ -223,6 +225,7 @@ impl Sandbox {
         Sandbox {
             pool: store.pool().clone(),
             writer: store.writer().clone(),
+            reader: store.reader().clone(),
             tenant: tenant.to_string(),
             faults: Arc::default(),
         }
@@ -274,10 +277,14 @@ impl Sandbox {
         let faults = self
             .faults
             .get_or_try_init(|| async {
-                sqlx::query_as("SELECT function, message FROM sandbox_faults WHERE tenant = ?")
-                    .bind(&self.tenant)
-                    .fetch_all(&self.pool)
-                    .await
+                self.reader
+                    .read(|conn| {
+                        conn.prepare_cached(
+                            "SELECT function, message FROM sandbox_faults WHERE tenant = ?",
+                        )?
+                        .query_map([&self.tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect()
+                    })
                     .map_err(db)
             })
             .await?;
@@ -451,8 +458,16 @@ impl Sandbox {
     // ---- helpers ---------------------------------------------------------------------
 
     async fn row(&self, email: &str) -> Result<UserRow, ConnectorError> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        self.fetch_row(&mut conn, email).await
+        self.reader
+            .read(|conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM sandbox_users WHERE tenant = ? AND email = ?"
+                ))?
+                .query_row([&self.tenant, email], UserRow::from_row)
+                .optional()
+            })
+            .map_err(db)?
+            .ok_or_else(|| ConnectorError::NotFound(format!("no user {email} in the directory")))
     }
 
     async fn row_in(
@@ -525,14 +540,17 @@ impl Sandbox {
 
     /// A user's set-valued attributes by kind, each sorted, in one query.
     async fn attrs(&self, email: &str) -> Result<HashMap<String, Vec<String>>, ConnectorError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT kind, value FROM sandbox_user_attrs WHERE tenant = ? AND email = ? ORDER BY kind, value",
-        )
-        .bind(&self.tenant)
-        .bind(email)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let rows: Vec<(String, String)> = self
+            .reader
+            .read(|conn| {
+                conn.prepare_cached(
+                    "SELECT kind, value FROM sandbox_user_attrs WHERE tenant = ? AND email = ?
+                     ORDER BY kind, value",
+                )?
+                .query_map([&self.tenant, email], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+            })
+            .map_err(db)?;
         let mut by_kind: HashMap<String, Vec<String>> = HashMap::new();
         for (kind, value) in rows {
             by_kind.entry(kind).or_default().push(value);
@@ -628,27 +646,8 @@ impl Idp for Sandbox {
     async fn find_user(&self, email: &str) -> Result<DirectoryUser, ConnectorError> {
         self.check_fault(HostFunction::FindUser).await?;
         let email = normalize_email(email)?;
-        // The user and their set-valued attributes (as `[[kind, value], ...]`) in one query.
-        let found = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS},
-               (SELECT json_group_array(json_array(kind, value)) FROM
-                  (SELECT kind, value FROM sandbox_user_attrs a
-                   WHERE a.tenant = u.tenant AND a.email = u.email ORDER BY kind, value)) AS attrs
-             FROM sandbox_users u WHERE tenant = ? AND email = ?"
-        ))
-        .bind(&self.tenant)
-        .bind(&email)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?
-        .ok_or_else(|| ConnectorError::NotFound(format!("no user {email} in the directory")))?;
-        let row = <UserRow as sqlx::FromRow<_>>::from_row(&found).map_err(db)?;
-        let pairs: Vec<(String, String)> =
-            serde_json::from_str(sqlx::Row::try_get(&found, "attrs").map_err(db)?).map_err(db)?;
-        let mut attrs: HashMap<String, Vec<String>> = HashMap::new();
-        for (kind, value) in pairs {
-            attrs.entry(kind).or_default().push(value);
-        }
+        let row = self.row(&email).await?;
+        let mut attrs = self.attrs(&email).await?;
         let mut take = |kind: &str| attrs.remove(kind).unwrap_or_default();
         Ok(DirectoryUser {
             groups: take("group"),
@@ -850,16 +849,31 @@ impl Sandbox {
     }
 
     async fn ticket_row(&self, id: i64) -> Result<TicketRow, ConnectorError> {
-        sqlx::query_as(
-            "SELECT id, subject, body, requester_email, requester_name, channel, verified, fields, status, parent
-             FROM tickets WHERE id = ? AND tenant = ?",
-        )
-        .bind(id)
-        .bind(&self.tenant)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?
-        .ok_or_else(|| self.no_ticket(id))
+        self.reader
+            .read(|conn| {
+                conn.prepare_cached(
+                    "SELECT id, subject, body, requester_email, requester_name, channel, verified,
+                       fields, status, parent
+                     FROM tickets WHERE id = ? AND tenant = ?",
+                )?
+                .query_row(rusqlite::params![id, self.tenant], |r| {
+                    Ok(TicketRow {
+                        id: r.get(0)?,
+                        subject: r.get(1)?,
+                        body: r.get(2)?,
+                        requester_email: r.get(3)?,
+                        requester_name: r.get(4)?,
+                        channel: r.get(5)?,
+                        verified: r.get(6)?,
+                        fields: r.get(7)?,
+                        status: r.get(8)?,
+                        parent: r.get(9)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(db)?
+            .ok_or_else(|| self.no_ticket(id))
     }
 
     fn no_ticket(&self, id: i64) -> ConnectorError {
@@ -931,13 +945,17 @@ impl Psa for Sandbox {
         self.check_fault(HostFunction::GetTicket).await?;
         let n = self.parse_id(id)?;
         let row = self.ticket_row(n).await?;
-        let notes: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT visibility, author, text, created_at FROM ticket_notes WHERE ticket = ? ORDER BY id",
-        )
-        .bind(n)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let notes: Vec<(String, String, String, String)> = self
+            .reader
+            .read(|conn| {
+                conn.prepare_cached(
+                    "SELECT visibility, author, text, created_at FROM ticket_notes
+                     WHERE ticket = ? ORDER BY id",
+                )?
+                .query_map([n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+            })
+            .map_err(db)?;
         Ok(TicketRecord {
             ticket: Ticket {
                 id: ticket_label(row.id),

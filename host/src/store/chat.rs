@@ -122,12 +122,12 @@ impl Store {
 
     /// The chat the tenant uses (`slack`, `teams`), or `None` for the built-in one.
     pub async fn chosen_chat(&self, tenant: &str) -> anyhow::Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT kind FROM chat_choice WHERE tenant = ?")
-                .bind(tenant)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        self.reader.read(|conn| {
+            use rusqlite::OptionalExtension as _;
+            conn.prepare_cached("SELECT kind FROM chat_choice WHERE tenant = ?")?
+                .query_row([tenant], |r| r.get(0))
+                .optional()
+        })
     }
 
     /// The tenant's configuration of chat `kind`, if any.

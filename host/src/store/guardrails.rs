@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use rusqlite::OptionalExtension as _;
+
 use super::{RunRow, Store, run_label};
 use crate::audit;
 use crate::mode::Mode;
@@ -12,11 +14,11 @@ use crate::owner;
 impl Store {
     /// The tenant's policy file, if it set one (otherwise the default applies).
     pub async fn policy_source(&self, tenant: &str) -> anyhow::Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT source FROM policies WHERE tenant = ?")
-            .bind(tenant)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|(s,)| s))
+        self.reader.read(|conn| {
+            conn.prepare_cached("SELECT source FROM policies WHERE tenant = ?")?
+                .query_row([tenant], |r| r.get(0))
+                .optional()
+        })
     }
 
     /// Replace the tenant's policy file (already parsed and validated by the caller).
@@ -81,17 +83,15 @@ impl Store {
 
     /// The mode a category runs in: its own row, else the tenant's `*` row, else shadow.
     pub async fn mode(&self, tenant: &str, category: &str) -> anyhow::Result<Mode> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT mode FROM modes WHERE tenant = ? AND category IN (?, '*')
-             ORDER BY category = '*' LIMIT 1",
-        )
-        .bind(tenant)
-        .bind(category)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row
-            .and_then(|(m,)| m.parse().ok())
-            .unwrap_or(Mode::NEW_TENANT))
+        let row: Option<String> = self.reader.read(|conn| {
+            conn.prepare_cached(
+                "SELECT mode FROM modes WHERE tenant = ? AND category IN (?, '*')
+                 ORDER BY category = '*' LIMIT 1",
+            )?
+            .query_row([tenant, category], |r| r.get(0))
+            .optional()
+        })?;
+        Ok(row.and_then(|m| m.parse().ok()).unwrap_or(Mode::NEW_TENANT))
     }
 
     /// Every mode row of a tenant, as (category, mode).
@@ -155,15 +155,13 @@ impl Store {
         plugin: &str,
         name: &str,
     ) -> anyhow::Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT body FROM template_overrides WHERE tenant = ? AND plugin = ? AND name = ?",
-        )
-        .bind(tenant)
-        .bind(plugin)
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(b,)| b))
+        self.reader.read(|conn| {
+            conn.prepare_cached(
+                "SELECT body FROM template_overrides WHERE tenant = ? AND plugin = ? AND name = ?",
+            )?
+            .query_row([tenant, plugin, name], |r| r.get(0))
+            .optional()
+        })
     }
 
     /// A time `after` from now, in the store's timestamp format.

@@ -138,13 +138,25 @@ impl Store {
 
     /// The live token whose secret this is, if any.
     pub async fn token_by_secret(&self, secret: &str) -> anyhow::Result<Option<Token>> {
-        let row: Option<TokenRow> = sqlx::query_as(
-            "SELECT id, role, tenant, person, name, created_at, revoked_at FROM api_tokens
-             WHERE secret_hash = ? AND revoked_at IS NULL",
-        )
-        .bind(secret_hash(secret))
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<TokenRow> = self.reader.read(|conn| {
+            use rusqlite::OptionalExtension as _;
+            conn.prepare_cached(
+                "SELECT id, role, tenant, person, name, created_at, revoked_at FROM api_tokens
+                 WHERE secret_hash = ? AND revoked_at IS NULL",
+            )?
+            .query_row([secret_hash(secret)], |r| {
+                Ok(TokenRow {
+                    id: r.get(0)?,
+                    role: r.get(1)?,
+                    tenant: r.get(2)?,
+                    person: r.get(3)?,
+                    name: r.get(4)?,
+                    created_at: r.get(5)?,
+                    revoked_at: r.get(6)?,
+                })
+            })
+            .optional()
+        })?;
         Ok(row.map(Token::from))
     }
 

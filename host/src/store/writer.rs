@@ -79,11 +79,17 @@ struct Job {
     reply: tokio::sync::oneshot::Sender<Answer>,
 }
 
+enum Message {
+    Job(Job),
+    /// Close the connection (after the jobs queued before) and stop.
+    Stop(tokio::sync::oneshot::Sender<()>),
+}
+
 /// The thread that commits the hot path's writes. Cloning shares the thread; it ends
 /// when the last clone is dropped.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Message>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -104,9 +110,19 @@ impl Writer {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("capdesk-writer".into())
-            .spawn(move || serve(&conn, &queue))
+            .spawn(move || serve(conn, &queue))
             .context("starting the database writer thread")?;
         Ok(Writer { jobs })
+    }
+
+    /// Commit what is queued, close the connection and stop the thread; writes after
+    /// this fail. (The last connection to close checkpoints the write-ahead log into
+    /// the database file.)
+    pub async fn close(&self) {
+        let (done, closed) = tokio::sync::oneshot::channel();
+        if self.jobs.send(Message::Stop(done)).is_ok() {
+            let _ = closed.await;
+        }
     }
 
     /// Run `work` on the writing connection inside a transaction, and return what it
@@ -121,7 +137,7 @@ impl Writer {
             work(conn).map(|r| Box::new(r) as Box<dyn Any + Send>)
         });
         self.jobs
-            .send(Job { work, reply })
+            .send(Message::Job(Job { work, reply }))
             .map_err(|_| anyhow!("the database writer has stopped"))?;
         let done = answer
             .await
@@ -132,34 +148,46 @@ impl Writer {
     }
 }
 
-fn serve(conn: &rusqlite::Connection, queue: &mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+fn serve(conn: rusqlite::Connection, queue: &mpsc::Receiver<Message>) {
+    let mut stop = None;
+    while stop.is_none() {
+        let mut batch = Vec::new();
+        let mut next = queue.recv().ok();
+        while let Some(message) = next.take() {
+            match message {
+                Message::Job(job) => batch.push(job),
+                Message::Stop(done) => stop = Some(done),
             }
+            if stop.is_none() && batch.len() < BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        if batch.is_empty() && stop.is_none() {
+            break; // every handle is gone
+        }
+        if batch.is_empty() {
+            continue;
         }
         let (works, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|j| (j.work, j.reply)).unzip();
         let answers = {
             let _turn = GATE.blocking_lock();
-            commit_batch(conn, works)
+            commit_batch(&conn, works)
         };
         for (reply, answer) in replies.into_iter().zip(answers) {
             // A caller that stopped waiting has nothing to be told.
             let _ = reply.send(answer);
         }
     }
+    drop(conn);
+    if let Some(done) = stop {
+        let _ = done.send(());
+    }
 }
 
 /// Run the jobs in one transaction, each under its own savepoint. If the transaction
 /// itself cannot begin or commit, every job gets that error.
-fn commit_batch(
-    conn: &rusqlite::Connection,
-    works: Vec<Work>,
-) -> Vec<Answer> {
+fn commit_batch(conn: &rusqlite::Connection, works: Vec<Work>) -> Vec<Answer> {
     let failed_all = |n: usize, what: &str, e: &rusqlite::Error| -> Vec<Answer> {
         (0..n).map(|_| Err(anyhow!("{what}: {e}"))).collect()
     };
