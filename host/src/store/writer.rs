@@ -215,3 +215,90 @@ fn commit_batch(conn: &rusqlite::Connection, works: Vec<Work>) -> Vec<Answer> {
     }
     answers
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).await.unwrap();
+        (dir, store)
+    }
+
+    async fn outbox(store: &Store) -> Vec<String> {
+        sqlx::query_scalar("SELECT text FROM sandbox_outbox ORDER BY text")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+    }
+
+    /// Write `text` to the outbox, then fail if asked to: the job's row must go too.
+    fn job(text: String, fail: bool) -> impl FnOnce(&rusqlite::Connection) -> anyhow::Result<()> {
+        move |conn| {
+            conn.execute(
+                "INSERT INTO sandbox_outbox (tenant, recipient, text) VALUES ('t', 'a@t.test', ?)",
+                [&text],
+            )?;
+            if fail {
+                anyhow::bail!("job {text} refused");
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn jobs_queued_together_commit_or_roll_back_each_on_its_own() {
+        let (_dir, store) = store().await;
+        let writes = (0..60).map(|i| {
+            let writer = store.writer().clone();
+            let text = format!("m{i:02}");
+            tokio::spawn(async move { writer.write(job(text, i % 3 == 0)).await })
+        });
+        let mut refused = 0;
+        for write in writes.collect::<Vec<_>>() {
+            if let Err(e) = write.await.unwrap() {
+                assert!(e.to_string().ends_with("refused"), "{e}");
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 20);
+        let expected: Vec<String> = (0..60)
+            .filter(|i| i % 3 != 0)
+            .map(|i| format!("m{i:02}"))
+            .collect();
+        assert_eq!(outbox(&store).await, expected);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_writer_keeps_serving() {
+        let (_dir, store) = store().await;
+        let panicked = store
+            .writer()
+            .write(|conn| -> anyhow::Result<()> {
+                job("lost".into(), false)(conn)?;
+                panic!("a bug in a job");
+            })
+            .await;
+        assert!(panicked.unwrap_err().to_string().contains("panicked"));
+        store
+            .writer()
+            .write(job("kept".into(), false))
+            .await
+            .unwrap();
+        assert_eq!(outbox(&store).await, ["kept"]);
+    }
+
+    #[tokio::test]
+    async fn a_writer_closed_with_its_store_refuses_later_writes() {
+        let (_dir, store) = store().await;
+        store
+            .writer()
+            .write(job("before".into(), false))
+            .await
+            .unwrap();
+        store.close().await;
+        let after = store.writer().write(job("after".into(), false)).await;
+        assert!(after.unwrap_err().to_string().contains("stopped"));
+    }
+}
