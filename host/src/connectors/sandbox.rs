@@ -119,9 +119,14 @@ fn db(e: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Upstream(format!("sandbox database: {e}"))
 }
 
-/// The columns of a `UserRow`, in its order.
-const USER_COLUMNS: &str = "email, name, enabled, locked, privileged, manager, department,
-    password_hash, must_change_password, failed_signins, sessions";
+/// A user of a tenant by email, as a `UserRow` (its columns in its order).
+const USER_BY_EMAIL: &str = "SELECT email, name, enabled, locked, privileged, manager,
+    department, password_hash, must_change_password, failed_signins, sessions
+    FROM sandbox_users WHERE tenant = ? AND email = ?";
+
+fn no_user(email: &str) -> ConnectorError {
+    ConnectorError::NotFound(format!("no user {email} in the directory"))
+}
 
 impl UserRow {
     fn from_row(r: &rusqlite::Row) -> rusqlite::Result<UserRow> {
@@ -145,15 +150,20 @@ impl UserRow {
 /// the connected system refused it (inner).
 type Change<T> = anyhow::Result<Result<T, ConnectorError>>;
 
+/// A user of `tenant`, if there is one, read on a reader's or the writer's connection.
+fn user_row(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    email: &str,
+) -> rusqlite::Result<Option<UserRow>> {
+    conn.prepare_cached(USER_BY_EMAIL)?
+        .query_row([tenant, email], UserRow::from_row)
+        .optional()
+}
+
 /// A user of `tenant` read on the writer's connection, inside its transaction.
 fn user_on(conn: &rusqlite::Connection, tenant: &str, email: &str) -> Change<UserRow> {
-    let row = conn
-        .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} FROM sandbox_users WHERE tenant = ? AND email = ?"
-        ))?
-        .query_row([tenant, email], UserRow::from_row)
-        .optional()?;
-    Ok(row.ok_or_else(|| ConnectorError::NotFound(format!("no user {email} in the directory"))))
+    Ok(user_row(conn, tenant, email)?.ok_or_else(|| no_user(email)))
 }
 
 /// Log a change of the directory, on the writer's connection.
@@ -459,39 +469,24 @@ impl Sandbox {
 
     async fn row(&self, email: &str) -> Result<UserRow, ConnectorError> {
         self.reader
-            .read(|conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM sandbox_users WHERE tenant = ? AND email = ?"
-                ))?
-                .query_row([&self.tenant, email], UserRow::from_row)
-                .optional()
-            })
+            .read(|conn| user_row(conn, &self.tenant, email))
             .map_err(db)?
-            .ok_or_else(|| ConnectorError::NotFound(format!("no user {email} in the directory")))
+            .ok_or_else(|| no_user(email))
     }
 
+    /// A user read inside an sqlx write transaction (the administration commands').
     async fn row_in(
         &self,
         tx: &mut sqlx::SqliteConnection,
         email: &str,
     ) -> Result<UserRow, ConnectorError> {
-        self.fetch_row(tx, email).await
-    }
-
-    async fn fetch_row(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        email: &str,
-    ) -> Result<UserRow, ConnectorError> {
-        sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM sandbox_users WHERE tenant = ? AND email = ?"
-        ))
-        .bind(&self.tenant)
-        .bind(email)
-        .fetch_optional(conn)
-        .await
-        .map_err(db)?
-        .ok_or_else(|| ConnectorError::NotFound(format!("no user {email} in the directory")))
+        sqlx::query_as(USER_BY_EMAIL)
+            .bind(&self.tenant)
+            .bind(email)
+            .fetch_optional(tx)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| no_user(email))
     }
 
     async fn event(
