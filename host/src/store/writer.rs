@@ -148,40 +148,40 @@ impl Writer {
     }
 }
 
+/// Commit batches of queued jobs until told to stop or every handle is gone.
 fn serve(conn: rusqlite::Connection, queue: &mpsc::Receiver<Message>) {
-    let mut stop = None;
-    while stop.is_none() {
+    while let Ok(first) = queue.recv() {
         let mut batch = Vec::new();
-        let mut next = queue.recv().ok();
-        while let Some(message) = next.take() {
+        let mut stop = None;
+        let mut next = Some(first);
+        while let Some(message) = next {
             match message {
                 Message::Job(job) => batch.push(job),
                 Message::Stop(done) => stop = Some(done),
             }
-            if stop.is_none() && batch.len() < BATCH {
-                next = queue.try_recv().ok();
+            next = if stop.is_none() && batch.len() < BATCH {
+                queue.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !batch.is_empty() {
+            let (works, replies): (Vec<_>, Vec<_>) =
+                batch.into_iter().map(|j| (j.work, j.reply)).unzip();
+            let answers = {
+                let _turn = GATE.blocking_lock();
+                commit_batch(&conn, works)
+            };
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                // A caller that stopped waiting has nothing to be told.
+                let _ = reply.send(answer);
             }
         }
-        if batch.is_empty() && stop.is_none() {
-            break; // every handle is gone
+        if let Some(done) = stop {
+            drop(conn);
+            let _ = done.send(());
+            return;
         }
-        if batch.is_empty() {
-            continue;
-        }
-        let (works, replies): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|j| (j.work, j.reply)).unzip();
-        let answers = {
-            let _turn = GATE.blocking_lock();
-            commit_batch(&conn, works)
-        };
-        for (reply, answer) in replies.into_iter().zip(answers) {
-            // A caller that stopped waiting has nothing to be told.
-            let _ = reply.send(answer);
-        }
-    }
-    drop(conn);
-    if let Some(done) = stop {
-        let _ = done.send(());
     }
 }
 
