@@ -494,14 +494,16 @@ impl Store {
     /// Every limit that applies in `tenant`, to pick each plugin's from (see
     /// [`TenantLimits::of`]) without a query per plugin.
     pub async fn tenant_limits(&self, tenant: &str) -> anyhow::Result<TenantLimits> {
-        let rows =
-            self.reader.read(|conn| {
-                conn.prepare_cached(
-                "SELECT tenant, plugin, memory_mib, guest_ms FROM limits WHERE tenant IN (?, '*')",
+        let rows = self.reader.read(|conn| {
+            conn.prepare_cached(
+                "SELECT tenant, plugin, memory_mib, guest_ms FROM limits
+                 WHERE tenant IN (?, '*')",
             )?
-            .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .query_map([tenant], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
             .collect()
-            })?;
+        })?;
         Ok(TenantLimits { rows })
     }
 

@@ -4,6 +4,8 @@
 //! questions, and the inbound events already taken. Rows only: sealing, vendor calls
 //! and the decisions about them live in `connectors::channel` and `api::{slack,teams}`.
 
+use rusqlite::OptionalExtension as _;
+
 use super::Store;
 use crate::audit;
 
@@ -123,7 +125,6 @@ impl Store {
     /// The chat the tenant uses (`slack`, `teams`), or `None` for the built-in one.
     pub async fn chosen_chat(&self, tenant: &str) -> anyhow::Result<Option<String>> {
         self.reader.read(|conn| {
-            use rusqlite::OptionalExtension as _;
             conn.prepare_cached("SELECT kind FROM chat_choice WHERE tenant = ?")?
                 .query_row([tenant], |r| r.get(0))
                 .optional()

@@ -2,6 +2,7 @@
 //! only as its SHA-256, looked up by that hash on every request, listed and revoked.
 //! Creating and revoking a token is audited. What a role may do is the API's business.
 
+use rusqlite::OptionalExtension as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -139,7 +140,6 @@ impl Store {
     /// The live token whose secret this is, if any.
     pub async fn token_by_secret(&self, secret: &str) -> anyhow::Result<Option<Token>> {
         let row: Option<TokenRow> = self.reader.read(|conn| {
-            use rusqlite::OptionalExtension as _;
             conn.prepare_cached(
                 "SELECT id, role, tenant, person, name, created_at, revoked_at FROM api_tokens
                  WHERE secret_hash = ? AND revoked_at IS NULL",
