@@ -5,7 +5,8 @@
 //! checks that no ticket was lost: every submission got an outcome, and each tenant's
 //! ticket list holds exactly the tickets submitted to it. Prints Markdown.
 //!
-//! `cargo bench -p capdesk --bench api_load` (`API_LOAD_TICKETS=N` for a shorter run)
+//! `cargo bench -p capdesk --bench api_load` (`API_LOAD_TICKETS=N` for a shorter run,
+//! `API_LOAD_WORKERS=N` for the server's `--workers` instead of its default)
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -28,10 +29,15 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_capdesk"))
+    let mut server = Command::new(env!("CARGO_BIN_EXE_capdesk"));
+    server
         .args(["--data"])
         .arg(dir.path())
-        .args(["serve", "--no-demo", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--no-demo", "--listen", "127.0.0.1:0"]);
+    if let Ok(workers) = std::env::var("API_LOAD_WORKERS") {
+        server.args(["--workers", &workers]);
+    }
+    let mut server = server
         .stdout(Stdio::piped())
         .spawn()
         .expect("starting capdesk serve");

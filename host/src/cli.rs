@@ -146,8 +146,9 @@ pub struct ServeArgs {
     /// Do not seed the demo tenant into a fresh data dir.
     #[arg(long)]
     pub no_demo: bool,
-    /// Runs executed at once.
-    #[arg(long, default_value_t = 8)]
+    /// Runs executed at once. A run spends most of its life waiting on the directory,
+    /// the PSA, chat or the database, so this is well above the number of cores.
+    #[arg(long, default_value_t = 64)]
     pub workers: usize,
     /// Tickets one tenant may have waiting for a worker before the API answers 429.
     #[arg(long, default_value_t = 1000)]

@@ -107,10 +107,13 @@ impl Writer {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The checkpointer copies the log back into the database file, off this thread.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Checkpointer::start(path)?;
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("capdesk-writer".into())
-            .spawn(move || serve(conn, &queue))
+            .spawn(move || serve(conn, &queue, checkpointer))
             .context("starting the database writer thread")?;
         Ok(Writer { jobs })
     }
@@ -149,7 +152,8 @@ impl Writer {
 }
 
 /// Commit batches of queued jobs until told to stop or every handle is gone.
-fn serve(conn: rusqlite::Connection, queue: &mpsc::Receiver<Message>) {
+fn serve(conn: rusqlite::Connection, queue: &mpsc::Receiver<Message>, checkpointer: Checkpointer) {
+    let mut checkpointer = Some(checkpointer);
     while let Ok(first) = queue.recv() {
         let mut batch = Vec::new();
         let mut stop = None;
@@ -176,12 +180,74 @@ fn serve(conn: rusqlite::Connection, queue: &mpsc::Receiver<Message>) {
                 // A caller that stopped waiting has nothing to be told.
                 let _ = reply.send(answer);
             }
+            if let Some(c) = &mut checkpointer {
+                c.committed();
+            }
         }
         if let Some(done) = stop {
+            // The checkpointer's connection closes first, so that the last connection
+            // to close finds no checkpoint under way.
+            if let Some(c) = checkpointer.take() {
+                c.stop();
+            }
             drop(conn);
             let _ = done.send(());
             return;
         }
+    }
+}
+
+/// Commits between two checkpoints: a commit writes some ten pages to the log, so the
+/// log grows to about a thousand pages, SQLite's own default, before it is copied back.
+const COMMITS_PER_CHECKPOINT: u32 = 100;
+
+/// A thread with a connection of its own that copies the write-ahead log back into the
+/// database file (a passive checkpoint, which never blocks the writer) after every
+/// [`COMMITS_PER_CHECKPOINT`] commits. Left to the writer, the copy and its fsync
+/// stalled every write queued behind it.
+struct Checkpointer {
+    wake: mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+    commits: u32,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> anyhow::Result<Checkpointer> {
+        let conn = rusqlite::Connection::open(path)
+            .with_context(|| format!("opening the database {} for checkpoints", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (wake, woken) = mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("capdesk-checkpoint".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    // A failed checkpoint leaves the log longer; the next one retries.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .context("starting the database checkpoint thread")?;
+        Ok(Checkpointer {
+            wake,
+            thread,
+            commits: 0,
+        })
+    }
+
+    /// Count a commit; wake the thread when a checkpoint is due (unless it is still at
+    /// the last one).
+    fn committed(&mut self) {
+        self.commits += 1;
+        if self.commits >= COMMITS_PER_CHECKPOINT {
+            self.commits = 0;
+            let _ = self.wake.try_send(());
+        }
+    }
+
+    /// Finish the checkpoint under way, close the connection and end the thread.
+    fn stop(self) {
+        drop(self.wake);
+        let _ = self.thread.join();
     }
 }
 
@@ -191,26 +257,31 @@ fn commit_batch(conn: &rusqlite::Connection, works: Vec<Work>) -> Vec<Answer> {
     let failed_all = |n: usize, what: &str, e: &rusqlite::Error| -> Vec<Answer> {
         (0..n).map(|_| Err(anyhow!("{what}: {e}"))).collect()
     };
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    // Prepared once and kept: parsing these on every job was a measurable share of the
+    // writer thread.
+    let run = |sql: &str| -> rusqlite::Result<()> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
+    if let Err(e) = run("BEGIN IMMEDIATE") {
         return failed_all(works.len(), "beginning a write transaction", &e);
     }
     let mut answers = Vec::with_capacity(works.len());
     for work in works {
-        let answer = conn
-            .execute_batch("SAVEPOINT job")
+        let answer = run("SAVEPOINT job")
             .map_err(anyhow::Error::from)
             .and_then(|()| {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
                     .unwrap_or_else(|_| Err(anyhow!("a database write panicked")))
             });
         let settled = match &answer {
-            Ok(_) => conn.execute_batch("RELEASE job"),
-            Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+            Ok(_) => run("RELEASE job"),
+            Err(_) => run("ROLLBACK TO job").and_then(|()| run("RELEASE job")),
         };
         answers.push(settled.map_err(anyhow::Error::from).and(answer));
     }
-    if let Err(e) = conn.execute_batch("COMMIT") {
-        let _ = conn.execute_batch("ROLLBACK");
+    if let Err(e) = run("COMMIT") {
+        let _ = run("ROLLBACK");
         return failed_all(answers.len(), "committing writes", &e);
     }
     answers
@@ -300,5 +371,45 @@ mod tests {
         store.close().await;
         let after = store.writer().write(job("after".into(), false)).await;
         assert!(after.unwrap_err().to_string().contains("stopped"));
+    }
+
+    #[tokio::test]
+    async fn commits_reach_the_database_file_while_the_writer_runs() {
+        let (dir, store) = store().await;
+        for i in 0..2 * super::COMMITS_PER_CHECKPOINT {
+            store
+                .writer()
+                .write(job(format!("m{i:03}"), false))
+                .await
+                .unwrap();
+        }
+        // `immutable` reads the database file alone, not the write-ahead log: rows show
+        // there only once a checkpoint copied them. The checkpoint runs on its own
+        // thread, so wait for it (bounded).
+        let file = format!("file:{}?immutable=1", dir.path().join("w.db").display());
+        let in_file = || -> i64 {
+            let conn = rusqlite::Connection::open_with_flags(
+                &file,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+            )
+            .unwrap();
+            // Before the first checkpoint even the schema is only in the log.
+            conn.query_row("SELECT count(*) FROM sandbox_outbox", [], |r| r.get(0))
+                .unwrap_or(0)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut seen = in_file();
+        while seen < i64::from(super::COMMITS_PER_CHECKPOINT)
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            seen = in_file();
+        }
+        assert!(
+            seen >= i64::from(super::COMMITS_PER_CHECKPOINT),
+            "only {seen} rows reached the database file"
+        );
+        assert_eq!(outbox(&store).await.len(), 200);
+        store.close().await;
     }
 }
