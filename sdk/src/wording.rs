@@ -5,7 +5,13 @@
 //! as a noisy-or and stays below certainty; and vocabulary many L1 playbooks read
 //! (cannot sign in, forgot, security concern, a thank-you reply). It reads only the
 //! ticket and allocates a few small buffers per ticket (the requester's words, their
-//! positions, the matches of one side of a `near`).
+//! positions, a table of them, the matches of one side of a `near`).
+//!
+//! A triage runs in a fresh instance, so nothing about the patterns is prepared ahead:
+//! each is read as it stands, and mostly not far. Its first slot's alternatives are
+//! looked up in the table of the ticket's words (`triage::WordTable`, keyed by first
+//! byte, last byte and length, which reading an alternative gives for free); only where
+//! one of them occurs are the pattern's other slots read.
 //!
 //! Pattern syntax, word by word (patterns are lowercase, as `normalize` writes words):
 //! `a|b` either word (alternatives are single words), `*` any one word, `*'s` any word
@@ -14,7 +20,7 @@
 //! letters or more).
 
 use crate::Ticket;
-use crate::triage::normalize;
+use crate::triage::{WordTable, normalize_into, up_to};
 
 /// No ticket's wording makes a playbook certain: a technician's look stays possible.
 pub const MAX_CONFIDENCE: f32 = 0.95;
@@ -32,20 +38,25 @@ pub const KEY_WORDS: &[&str] = &[
 
 /// The requester's own words in a ticket, normalized and split into words.
 pub struct Wording {
-    /// Subject and body, without quoted reply history or mobile signatures.
+    /// Subject and body, without quoted reply history or mobile signatures, normalized.
     text: String,
-    /// Where the body starts in `text`, in words (the subject comes first).
+    /// Where the body starts, in words (the subject comes first).
     body_from: usize,
-    /// Each word's byte range in `text`, in order.
-    words: Vec<(usize, usize)>,
-    /// For each word that is a one-slip typo of a key word, that key word.
-    slips: Vec<Option<&'static str>>,
-    /// (hash of a word or of the key word it is a typo of, its number), sorted: where
-    /// a word occurs, without a scan.
-    index: Vec<(u64, usize)>,
-    /// A 1024-bit Bloom filter of the same hashes: most pattern words are not in the
-    /// ticket, and this says so without a search.
-    seen: [u64; 16],
+    /// The words, in order.
+    words: Vec<Word>,
+    /// Each word's number, filed under the word and, for a typo, under its key word:
+    /// where a word occurs, without a scan.
+    index: WordTable,
+}
+
+/// One word of [`Wording`], without the quotation marks `normalize` leaves on words
+/// (`'locked out'` is the words `locked out`).
+struct Word {
+    /// Where the word is in the text, in bytes.
+    start: usize,
+    end: usize,
+    /// The key word this word is a one-slip typo of, if any.
+    slip: Option<&'static str>,
 }
 
 impl Wording {
@@ -54,10 +65,10 @@ impl Wording {
     }
 
     pub fn from_parts(subject: &str, body: &str) -> Wording {
-        let mut own = String::with_capacity(subject.len() + body.len() + 2);
-        own.push_str(subject);
-        own.push('\n');
-        let subject_len = own.len();
+        let mut text = String::with_capacity(subject.len() + body.len() + 2);
+        text.push(' ');
+        normalize_into(subject, &mut text);
+        let subject_end = text.len();
         for line in body.lines() {
             let trimmed = line.trim_start();
             if is_reply_history(trimmed) {
@@ -66,64 +77,45 @@ impl Wording {
             if trimmed.starts_with('>') || is_mobile_signature(trimmed) {
                 continue;
             }
-            own.push_str(line);
-            own.push('\n');
+            normalize_into(line, &mut text);
         }
-        let body_from = words_of(&normalize(&own[..subject_len])).count();
-        let mut text = String::with_capacity(own.len() + 2);
-        text.push(' ');
-        for word in words_of(&normalize(&own)) {
-            text.push_str(word);
-            text.push(' ');
-        }
-        let mut words = Vec::with_capacity(text.len() / 5);
-        let mut start = None;
-        for (i, c) in text.char_indices() {
-            match (c == ' ', start) {
-                (true, Some(s)) => {
-                    words.push((s, i));
-                    start = None;
+        // At most one word per space: room enough for the words and their table.
+        let spaces = text.bytes().filter(|&b| b == b' ').count();
+        let mut words = Vec::with_capacity(spaces);
+        let mut index = WordTable::with_capacity(spaces);
+        let mut body_from = 0;
+        let mut at = 1;
+        while at < text.len() {
+            let token = up_to(&text[at..], b' ');
+            let (quotes, word) = unquoted(token);
+            if !word.is_empty() {
+                let slip = slip_of(word);
+                index.insert(word, words.len());
+                if let Some(key) = slip {
+                    index.insert(key, words.len());
                 }
-                (false, None) => start = Some(i),
-                _ => {}
+                let start = at + quotes;
+                words.push(Word {
+                    start,
+                    end: start + word.len(),
+                    slip,
+                });
             }
+            if at < subject_end {
+                body_from = words.len();
+            }
+            at += token.len() + 1;
         }
-        let mut wording = Wording {
+        Wording {
             text,
             body_from,
             words,
-            slips: Vec::new(),
-            index: Vec::new(),
-            seen: [0; 16],
-        };
-        let n = wording.words.len();
-        wording.slips = (0..n)
-            .map(|i| {
-                let word = wording.word(i);
-                KEY_WORDS
-                    .iter()
-                    .find(|key| **key != word && one_slip(word, key))
-                    .copied()
-            })
-            .collect();
-        let mut index = Vec::with_capacity(n + 4);
-        for i in 0..n {
-            index.push((hash(wording.word(i)), i));
-            if let Some(key) = wording.slips[i] {
-                index.push((hash(key), i));
-            }
+            index,
         }
-        index.sort_unstable();
-        for &(h, _) in &index {
-            wording.seen[(h >> 6) as usize & 15] |= 1 << (h & 63);
-        }
-        wording.index = index;
-        wording
     }
 
     fn word(&self, i: usize) -> &str {
-        let (s, e) = self.words[i];
-        &self.text[s..e]
+        &self.text[self.words[i].start..self.words[i].end]
     }
 
     /// How many words the requester wrote (subject and body).
@@ -131,62 +123,62 @@ impl Wording {
         self.words.len()
     }
 
-    /// Every place `pattern` matches, as word ranges `start..end`, starting at `from`
-    /// or later (in no particular order).
-    fn matches<'a>(
-        &'a self,
-        pattern: &'a str,
+    /// Calls `found` with the places `pattern` matches, as word ranges `start..end`
+    /// starting at `from` or later (in no particular order), until it returns true;
+    /// returns whether it did. Words (and key words' typos) that may start a match are
+    /// looked up in the index; only wildcards are checked against every word.
+    fn search(
+        &self,
+        pattern: &str,
         from: usize,
-    ) -> impl Iterator<Item = (usize, usize)> + 'a {
-        let (first, rest) = pattern.split_once(' ').unwrap_or((pattern, ""));
-        self.starts(first)
-            .filter(move |&start| start >= from)
-            .filter_map(move |start| {
-                let mut at = start + 1;
-                for slot in rest.split(' ').filter(|slot| !slot.is_empty()) {
-                    if at >= self.words.len() || !self.slot_matches(slot, at) {
-                        return None;
-                    }
-                    at += 1;
-                }
-                Some((start, at))
-            })
+        mut found: impl FnMut((usize, usize)) -> bool,
+    ) -> bool {
+        // The later slots, read only once the first one matched somewhere.
+        let mut rest = None;
+        let mut starts_a_match = |start: usize| {
+            let rest = *rest
+                .get_or_insert_with(|| pattern.get(up_to(pattern, b' ').len() + 1..).unwrap_or(""));
+            start >= from
+                && self
+                    .end_of(rest, start + 1)
+                    .is_some_and(|end| found((start, end)))
+        };
+        first_slot(pattern).any(|alt| {
+            if alt.starts_with('*') {
+                (from..self.words.len()).any(|i| self.alt_matches(alt, i) && starts_a_match(i))
+            } else {
+                // A `~word`'s typos are filed under the word.
+                self.index
+                    .find(alt.strip_prefix('~').unwrap_or(alt))
+                    .any(|i| self.alt_matches(alt, i) && starts_a_match(i))
+            }
+        })
     }
 
-    /// The word numbers where `slot` matches: words (and key words' typos) are looked
-    /// up in the index; only wildcards are checked against every word.
-    fn starts<'a>(&'a self, slot: &'a str) -> impl Iterator<Item = usize> + 'a {
-        slot.split('|').flat_map(move |alt| {
-            let (lo, hi) = if alt.starts_with('*') {
-                (0, self.index.len())
-            } else {
-                let h = hash(alt.trim_start_matches('~'));
-                if self.seen[(h >> 6) as usize & 15] & (1 << (h & 63)) == 0 {
-                    (0, 0)
-                } else {
-                    let lo = self.index.partition_point(|&(x, _)| x < h);
-                    let len = self.index[lo..].partition_point(|&(x, _)| x == h);
-                    (lo, lo + len)
-                }
-            };
-            self.index[lo..hi]
-                .iter()
-                .map(|&(_, i)| i)
-                .filter(move |&i| self.alt_matches(alt, i))
-        })
+    /// Where a match ends whose later slots, `rest`, start at word number `at`, if the
+    /// words there match them.
+    fn end_of(&self, rest: &str, mut at: usize) -> Option<usize> {
+        for slot in parts(rest, b' ').filter(|slot| !slot.is_empty()) {
+            if at >= self.words.len() || !self.slot_matches(slot, at) {
+                return None;
+            }
+            at += 1;
+        }
+        Some(at)
     }
 
     /// Word number `i` matches one of the slot's alternatives.
     fn slot_matches(&self, slot: &str, i: usize) -> bool {
-        slot.split('|').any(|alt| self.alt_matches(alt, i))
+        parts(slot, b'|').any(|alt| self.alt_matches(alt, i))
     }
 
+    #[inline]
     fn alt_matches(&self, alt: &str, i: usize) -> bool {
         let word = self.word(i);
         match alt.strip_prefix('~') {
             Some(key) => {
                 debug_assert!(KEY_WORDS.contains(&key), "`~{key}` is not a key word");
-                word == key || self.slips[i] == Some(key)
+                word == key || self.words[i].slip == Some(key)
             }
             None if alt == "*" => true,
             None => match alt.strip_prefix('*') {
@@ -198,14 +190,14 @@ impl Wording {
 
     /// True when any of `patterns` appears.
     pub fn any(&self, patterns: &[&str]) -> bool {
-        patterns.iter().any(|p| self.matches(p, 0).next().is_some())
+        patterns.iter().any(|p| self.search(p, 0, |_| true))
     }
 
     /// True when any of `patterns` appears in the body (not the subject).
     pub fn any_in_body(&self, patterns: &[&str]) -> bool {
         patterns
             .iter()
-            .any(|p| self.matches(p, self.body_from).next().is_some())
+            .any(|p| self.search(p, self.body_from, |_| true))
     }
 
     /// True when one of `a` and one of `b` appear with at most `gap` words between them
@@ -229,11 +221,16 @@ impl Wording {
         b: &[&str],
         test: impl Fn((usize, usize), (usize, usize)) -> bool,
     ) -> bool {
-        let of_b: Vec<(usize, usize)> = b.iter().flat_map(|p| self.matches(p, 0)).collect();
+        let mut of_b = Vec::new();
+        for p in b {
+            self.search(p, 0, |mb| {
+                of_b.push(mb);
+                false
+            });
+        }
         !of_b.is_empty()
             && a.iter()
-                .flat_map(|p| self.matches(p, 0))
-                .any(|ma| of_b.iter().any(|&mb| test(ma, mb)))
+                .any(|p| self.search(p, 0, |ma| of_b.iter().any(|&mb| test(ma, mb))))
     }
 
     /// The requester's own body says the problem is over (a thank-you reply to a solved
@@ -245,32 +242,87 @@ impl Wording {
     }
 }
 
-/// The words of normalized text, without the quotation marks `normalize` leaves on
-/// them (`'locked out'` is the words `locked out`).
-fn words_of(normalized: &str) -> impl Iterator<Item = &str> {
-    normalized
-        .split(' ')
-        .map(|w| w.trim_matches('\''))
-        .filter(|w| !w.is_empty())
+/// `s.split(byte as char)` for an ASCII `byte`, with a byte loop: pattern slots and
+/// alternatives are a few bytes, too short for `str::split`'s search to pay.
+#[inline]
+fn parts(s: &str, byte: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        let part = up_to(s, byte);
+        rest = s.get(part.len() + 1..);
+        Some(part)
+    })
 }
 
-/// FNV-1a: a fixed, fast hash for the word index (no seed, so no host randomness).
-fn hash(word: &str) -> u64 {
-    word.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+/// The alternatives of the first slot of `pattern` (`a`, `b` of `a|b c|d`), read in one
+/// pass that stops at the slot's end.
+#[inline]
+fn first_slot(pattern: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(pattern);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        let end = s
+            .bytes()
+            .position(|b| b == b'|' || b == b' ')
+            .unwrap_or(s.len());
+        rest = match s.as_bytes().get(end) {
+            Some(b'|') => Some(&s[end + 1..]),
+            _ => None,
+        };
+        Some(&s[..end])
     })
+}
+
+/// A token of normalized text without the quotation marks on it, and how many there
+/// were in front.
+fn unquoted(token: &str) -> (usize, &str) {
+    let front = token.bytes().take_while(|&b| b == b'\'').count();
+    let back = token[front..]
+        .bytes()
+        .rev()
+        .take_while(|&b| b == b'\'')
+        .count();
+    (front, &token[front..token.len() - back])
+}
+
+/// The key word `word` is a one-slip typo of, if any.
+fn slip_of(word: &str) -> Option<&'static str> {
+    if word.len() < 5 {
+        return None; // see `one_slip`
+    }
+    KEY_WORDS
+        .iter()
+        .find(|key| one_slip(word, key) && **key != word)
+        .copied()
 }
 
 /// A line that starts the reply history below the requester's new words.
 pub fn is_reply_history(line: &str) -> bool {
-    let line = line.trim_end().to_ascii_lowercase();
-    (line.starts_with("-----") && line.contains("original message"))
-        || (line.starts_with("on ") && line.ends_with("wrote:"))
+    let line = line.trim_end().as_bytes();
+    let says = |words: &[u8]| {
+        line.windows(words.len())
+            .any(|w| w.eq_ignore_ascii_case(words))
+    };
+    (line.starts_with(b"-----") && says(b"original message"))
+        || (starts_with_ignoring_case(line, b"on ") && ends_with_ignoring_case(line, b"wrote:"))
 }
 
 /// "Sent from my iPhone" and the like: names a device, says nothing about the request.
 fn is_mobile_signature(line: &str) -> bool {
-    line.len() < 60 && line.to_ascii_lowercase().starts_with("sent from ")
+    line.len() < 60 && starts_with_ignoring_case(line.as_bytes(), b"sent from ")
+}
+
+/// `text` starts with `start`, ASCII letters in either case (no lowercase copy of every
+/// line of the body).
+fn starts_with_ignoring_case(text: &[u8], start: &[u8]) -> bool {
+    text.get(..start.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(start))
+}
+
+/// `text` ends with `end`, ASCII letters in either case.
+fn ends_with_ignoring_case(text: &[u8], end: &[u8]) -> bool {
+    text.len() >= end.len() && text[text.len() - end.len()..].eq_ignore_ascii_case(end)
 }
 
 /// `word` is `target` with one letter left out, one extra, or two neighbours swapped;
@@ -532,6 +584,19 @@ mod tests {
         assert!(!w.near(&["~account"], &["~locked"], 3));
         assert!(w.before(&["~locked"], &["~account"], 8));
         assert!(!w.before(&["~account"], &["~locked"], 8));
+    }
+
+    #[test]
+    fn words_that_look_alike_to_the_index_are_told_apart() {
+        // `the` and `tie` share first letter, last letter and length.
+        let w = Wording::from_parts("", "tie the knot, then the tie");
+        assert!(w.any(&["the knot"]));
+        assert!(w.any(&["tie the"]));
+        assert!(!w.any(&["tie knot"]));
+        assert!(w.before(&["then"], &["tie"], 1));
+        assert!(!w.before(&["tie"], &["then"], 1));
+        assert!(w.any(&["* knot", "*e knot"]));
+        assert!(!w.any(&["*ie knot"]));
     }
 
     #[test]
