@@ -6,7 +6,8 @@
 //! ticket list holds exactly the tickets submitted to it. Prints Markdown.
 //!
 //! `cargo bench -p capdesk --bench api_load` (`API_LOAD_TICKETS=N` for a shorter run,
-//! `API_LOAD_WORKERS=N` for the server's `--workers` instead of its default)
+//! `API_LOAD_CLIENTS=N` for another number of clients, `API_LOAD_WORKERS=N` for the
+//! server's `--workers` instead of its default)
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -16,7 +17,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const TENANTS: usize = 100;
-const CLIENTS: usize = 64;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -28,6 +28,10 @@ async fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(10_000);
+    let client_count: usize = std::env::var("API_LOAD_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(64);
     let dir = tempfile::tempdir().unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_capdesk"));
     server
@@ -99,7 +103,7 @@ async fn main() {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
-    for _ in 0..CLIENTS {
+    for _ in 0..client_count {
         let (http, base, admin, next) = (http.clone(), base.clone(), admin.clone(), next.clone());
         clients.spawn(async move {
             let mut seen = Vec::new();
@@ -178,7 +182,7 @@ async fn main() {
         setup.as_secs_f64()
     );
     println!(
-        "| tickets submitted | {tickets} by {CLIENTS} concurrent clients across {TENANTS} tenants |"
+        "| tickets submitted | {tickets} by {client_count} concurrent clients across {TENANTS} tenants |"
     );
     println!(
         "| throughput, end to end | {:.0} tickets/s ({:.1} s) |",
