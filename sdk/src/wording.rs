@@ -133,17 +133,15 @@ impl Wording {
         from: usize,
         mut found: impl FnMut((usize, usize)) -> bool,
     ) -> bool {
-        // The later slots, read only once the first one matched somewhere.
-        let mut rest = None;
+        let first = up_to(pattern, b' ');
+        let rest = pattern.get(first.len() + 1..).unwrap_or("");
         let mut starts_a_match = |start: usize| {
-            let rest = *rest
-                .get_or_insert_with(|| pattern.get(up_to(pattern, b' ').len() + 1..).unwrap_or(""));
             start >= from
                 && self
                     .end_of(rest, start + 1)
                     .is_some_and(|end| found((start, end)))
         };
-        first_slot(pattern).any(|alt| {
+        parts(first, b'|').any(|alt| {
             if alt.starts_with('*') {
                 (from..self.words.len()).any(|i| self.alt_matches(alt, i) && starts_a_match(i))
             } else {
@@ -252,25 +250,6 @@ fn parts(s: &str, byte: u8) -> impl Iterator<Item = &str> {
         let part = up_to(s, byte);
         rest = s.get(part.len() + 1..);
         Some(part)
-    })
-}
-
-/// The alternatives of the first slot of `pattern` (`a`, `b` of `a|b c|d`), read in one
-/// pass that stops at the slot's end.
-#[inline]
-fn first_slot(pattern: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(pattern);
-    std::iter::from_fn(move || {
-        let s = rest?;
-        let end = s
-            .bytes()
-            .position(|b| b == b'|' || b == b' ')
-            .unwrap_or(s.len());
-        rest = match s.as_bytes().get(end) {
-            Some(b'|') => Some(&s[end + 1..]),
-            _ => None,
-        };
-        Some(&s[..end])
     })
 }
 

@@ -152,8 +152,11 @@ impl Writer {
 }
 
 /// Commit batches of queued jobs until told to stop or every handle is gone.
-fn serve(conn: rusqlite::Connection, queue: &mpsc::Receiver<Message>, checkpointer: Checkpointer) {
-    let mut checkpointer = Some(checkpointer);
+fn serve(
+    conn: rusqlite::Connection,
+    queue: &mpsc::Receiver<Message>,
+    mut checkpointer: Checkpointer,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = Vec::new();
         let mut stop = None;
@@ -180,16 +183,12 @@ fn serve(conn: rusqlite::Connection, queue: &mpsc::Receiver<Message>, checkpoint
                 // A caller that stopped waiting has nothing to be told.
                 let _ = reply.send(answer);
             }
-            if let Some(c) = &mut checkpointer {
-                c.committed();
-            }
+            checkpointer.committed();
         }
         if let Some(done) = stop {
             // The checkpointer's connection closes first, so that the last connection
             // to close finds no checkpoint under way.
-            if let Some(c) = checkpointer.take() {
-                c.stop();
-            }
+            checkpointer.stop();
             drop(conn);
             let _ = done.send(());
             return;
@@ -409,7 +408,10 @@ mod tests {
             seen >= i64::from(super::COMMITS_PER_CHECKPOINT),
             "only {seen} rows reached the database file"
         );
-        assert_eq!(outbox(&store).await.len(), 200);
+        assert_eq!(
+            outbox(&store).await.len(),
+            2 * super::COMMITS_PER_CHECKPOINT as usize
+        );
         store.close().await;
     }
 }
