@@ -1101,7 +1101,8 @@ impl Guard {
 /// A side-effecting call as the policy sees it, owned so that the decision can run as
 /// its own task. Host calls execute on the run's wasmtime fiber, whose stack Cedar's
 /// stack-depth check cannot see (it would report none left); a task runs on a thread's
-/// own stack, and costs a task switch instead of a fresh stack per decision.
+/// own stack, and costs a task switch instead of a fresh stack per decision. A
+/// decision the policy remembers needs neither.
 struct PolicyCall {
     scope: Arc<RunScope>,
     /// The channel verified the requester, or they passed an identity challenge.
@@ -1117,6 +1118,10 @@ struct PolicyCall {
 
 impl PolicyCall {
     async fn decide(self) -> Decision {
+        // Facts decided before are answered here, on the fiber; evaluating needs a stack.
+        if let Some(decision) = self.scope.policy.remembered(&self.request()) {
+            return decision;
+        }
         let decided = tokio::task::spawn(async move { self.scope.policy.decide(&self.request()) });
         decided.await.unwrap_or_else(|e| Decision::Deny {
             rule: None,

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cedar_policy::{
@@ -533,6 +533,8 @@ pub struct Policy {
     department_heads: HashMap<String, (String, String)>,
     approval_timeout: Duration,
     warnings: Vec<Problem>,
+    /// Decisions made so far, by what they depend on.
+    memo: Memo,
 }
 
 impl Policy {
@@ -604,6 +606,7 @@ impl Policy {
             department_heads,
             approval_timeout,
             warnings,
+            memo: Memo::default(),
         })
     }
 
@@ -671,10 +674,41 @@ impl Policy {
 
     /// Decides one call: deny beats ask beats allow, and a call no rule allows is denied.
     pub fn decide(&self, request: &Request<'_>) -> Decision {
+        let key = self.memo_key(request);
+        if let Some(decision) = self.memo.get(&key) {
+            return decision;
+        }
         // Cedar refuses to evaluate when `stacker` says the stack is nearly used up. On
         // a wasmtime fiber (where host calls of a run execute) stacker cannot tell where
         // the stack ends and reports none left, so evaluate on a stack it knows.
-        stacker::maybe_grow(POLICY_RED_ZONE, POLICY_STACK, || self.decide_here(request))
+        let decision =
+            stacker::maybe_grow(POLICY_RED_ZONE, POLICY_STACK, || self.decide_here(request));
+        self.memo.insert(key, decision.clone());
+        decision
+    }
+
+    /// The decision on a call whose facts (those the policy reads) were decided
+    /// before, without evaluating anything: a look-up that needs no large stack, so a
+    /// host call can make it on the run's fiber and leave it only when this is `None`.
+    pub fn remembered(&self, request: &Request<'_>) -> Option<Decision> {
+        self.memo.get(&self.memo_key(request))
+    }
+
+    /// Everything a decision on `request` depends on: the function, the principal and
+    /// resource (plugin and tenant), and the context leaves its slice's rules read.
+    /// Calls that differ in nothing else are decided alike, because a rule's `when`
+    /// sees only that context (see [`Slice`]).
+    fn memo_key(&self, request: &Request<'_>) -> Vec<u8> {
+        let mut key = Vec::with_capacity(64);
+        key.push(request.function as u8);
+        Fact::Str(request.plugin).encode(&mut key);
+        Fact::Str(request.tenant).encode(&mut key);
+        if let Some(slice) = self.slices.get(&request.function) {
+            for leaf in &slice.read_leaves {
+                leaf(request).encode(&mut key);
+            }
+        }
+        key
     }
 
     /// Decides with the function's [`Slice`]: the rules covering it, by line, the first
@@ -1739,6 +1773,48 @@ impl Vocabulary {
     }
 }
 
+/// How many decisions a policy remembers before it starts over.
+const MEMO_CAPACITY: usize = 4096;
+
+/// Decisions a policy has made, keyed by [`Policy::memo_key`]. A decision is a pure
+/// function of the policy and that key, so a remembered one is the one Cedar would give
+/// again; most calls repeat a handful of keys (the default policy reads four booleans
+/// and the category), and one that reads something unbounded (a ticket id, a target's
+/// email) only fills the memo, which is then emptied. A copy of a policy starts empty.
+#[derive(Default)]
+struct Memo(Mutex<HashMap<Vec<u8>, Decision>>);
+
+impl Memo {
+    fn get(&self, key: &[u8]) -> Option<Decision> {
+        self.lock().get(key).cloned()
+    }
+
+    fn insert(&self, key: Vec<u8>, decision: Decision) {
+        let mut memo = self.lock();
+        if memo.len() >= MEMO_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(key, decision);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Decision>> {
+        // A panic while holding the lock leaves a map of whole entries.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Memo {
+        Memo::default()
+    }
+}
+
+impl fmt::Debug for Memo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Memo({} decisions)", self.lock().len())
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Deciding one function: slices of the policy
 // ---------------------------------------------------------------------------------------
@@ -1756,6 +1832,9 @@ struct Slice {
     rules: Vec<usize>,
     /// The context attributes their `when`s may read; the others are not built.
     reads: ContextReads,
+    /// The leaves in `reads`: with the plugin and tenant, everything a decision on the
+    /// function depends on, and so what a remembered one is keyed by.
+    read_leaves: Vec<Leaf>,
 }
 
 /// The slice of every side-effecting function; `policies` holds each rule's policy.
@@ -1781,11 +1860,13 @@ fn build_slices(rules: &[Rule], policies: &PolicySet) -> HashMap<HostFunction, S
                 .copied()
                 .filter(|&i| rules[i].functions.contains(&function))
                 .collect();
+            let reads = covering
+                .iter()
+                .fold(ContextReads::NONE, |all, &i| all.union(reads[i]));
             let slice = Slice {
                 action: action.clone(),
-                reads: covering
-                    .iter()
-                    .fold(ContextReads::NONE, |all, &i| all.union(reads[i])),
+                reads,
+                read_leaves: leaves_in(reads),
                 rules: covering,
             };
             (function, slice)
@@ -1905,8 +1986,60 @@ enum Attribute {
     Value(Leaf),
 }
 
-/// Builds one leaf of the context from the call.
-type Leaf = fn(&Request<'_>) -> RestrictedExpression;
+/// Reads one leaf of the context from the call.
+type Leaf = for<'r> fn(&'r Request<'_>) -> Fact<'r>;
+
+/// The value of one context leaf, borrowed from the call: what Cedar is given (as a
+/// [`RestrictedExpression`]) and what a remembered decision is keyed by.
+#[derive(Debug, Clone, Copy)]
+enum Fact<'r> {
+    Bool(bool),
+    Long(i64),
+    Str(&'r str),
+    Strs(&'r [String]),
+}
+
+impl Fact<'_> {
+    fn expression(self) -> RestrictedExpression {
+        match self {
+            Fact::Bool(b) => RestrictedExpression::new_bool(b),
+            Fact::Long(n) => RestrictedExpression::new_long(n),
+            Fact::Str(s) => RestrictedExpression::new_string(s.to_owned()),
+            Fact::Strs(values) => RestrictedExpression::new_set(
+                values
+                    .iter()
+                    .map(|v| RestrictedExpression::new_string(v.clone())),
+            ),
+        }
+    }
+
+    /// Appends the fact to a memo key; every encoding says its kind and length, so
+    /// two different sequences of facts never make the same key.
+    fn encode(self, key: &mut Vec<u8>) {
+        fn text(key: &mut Vec<u8>, s: &str) {
+            key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            key.extend_from_slice(s.as_bytes());
+        }
+        match self {
+            Fact::Bool(b) => key.extend_from_slice(&[0, u8::from(b)]),
+            Fact::Long(n) => {
+                key.push(1);
+                key.extend_from_slice(&n.to_le_bytes());
+            }
+            Fact::Str(s) => {
+                key.push(2);
+                text(key, s);
+            }
+            Fact::Strs(values) => {
+                key.push(3);
+                key.extend_from_slice(&(values.len() as u64).to_le_bytes());
+                for v in values {
+                    text(key, v);
+                }
+            }
+        }
+    }
+}
 
 /// The context a call is described by, attribute by attribute; it is the schema's
 /// `Call` type (`CONTEXT_TYPES`), as `tests::contexts_match_the_schema` checks.
@@ -1914,64 +2047,58 @@ const CONTEXT: [(&str, Attribute); 9] = [
     (
         "requester",
         Attribute::Record(&[
-            ("email", |r| string(r.requester.email)),
-            ("verified", |r| {
-                RestrictedExpression::new_bool(r.requester.verified)
-            }),
-            ("is_target", |r| {
-                RestrictedExpression::new_bool(r.requester_is_target())
-            }),
+            ("email", |r| Fact::Str(r.requester.email)),
+            ("verified", |r| Fact::Bool(r.requester.verified)),
+            ("is_target", |r| Fact::Bool(r.requester_is_target())),
         ]),
     ),
     (
         "target",
         Attribute::Record(&[
-            ("exists", |r| {
-                RestrictedExpression::new_bool(r.target.is_some())
-            }),
-            ("email", |r| string(target(r).email)),
-            ("privileged", |r| {
-                RestrictedExpression::new_bool(target(r).privileged)
-            }),
-            ("enabled", |r| {
-                RestrictedExpression::new_bool(target(r).enabled)
-            }),
-            ("department", |r| string(target(r).department)),
-            ("manager", |r| string(target(r).manager)),
-            ("groups", |r| strings(target(r).groups)),
-            ("licenses", |r| strings(target(r).licenses)),
+            ("exists", |r| Fact::Bool(r.target.is_some())),
+            ("email", |r| Fact::Str(target(r).email)),
+            ("privileged", |r| Fact::Bool(target(r).privileged)),
+            ("enabled", |r| Fact::Bool(target(r).enabled)),
+            ("department", |r| Fact::Str(target(r).department)),
+            ("manager", |r| Fact::Str(target(r).manager)),
+            ("groups", |r| Fact::Strs(target(r).groups)),
+            ("licenses", |r| Fact::Strs(target(r).licenses)),
         ]),
     ),
     (
         "ticket",
         Attribute::Record(&[
-            ("id", |r| string(r.ticket.id)),
-            ("category", |r| string(r.category)),
-            ("channel", |r| string(r.ticket.channel)),
-            ("subject", |r| string(r.ticket.subject)),
+            ("id", |r| Fact::Str(r.ticket.id)),
+            ("category", |r| Fact::Str(r.category)),
+            ("channel", |r| Fact::Str(r.ticket.channel)),
+            ("subject", |r| Fact::Str(r.ticket.subject)),
         ]),
     ),
-    ("group", Attribute::Value(|r| string(r.group.unwrap_or("")))),
+    (
+        "group",
+        Attribute::Value(|r| Fact::Str(r.group.unwrap_or(""))),
+    ),
     (
         "license",
-        Attribute::Value(|r| string(r.license.unwrap_or(""))),
+        Attribute::Value(|r| Fact::Str(r.license.unwrap_or(""))),
     ),
     (
         "mailbox",
-        Attribute::Value(|r| string(r.mailbox.unwrap_or(""))),
+        Attribute::Value(|r| Fact::Str(r.mailbox.unwrap_or(""))),
     ),
-    ("right", Attribute::Value(|r| string(r.right.unwrap_or("")))),
+    (
+        "right",
+        Attribute::Value(|r| Fact::Str(r.right.unwrap_or(""))),
+    ),
     (
         "recipient",
-        Attribute::Value(|r| string(r.recipient.unwrap_or(""))),
+        Attribute::Value(|r| Fact::Str(r.recipient.unwrap_or(""))),
     ),
     (
         "time",
         Attribute::Record(&[
-            ("hour", |r| {
-                RestrictedExpression::new_long(r.time.hour.into())
-            }),
-            ("weekday", |r| string(r.time.weekday.name())),
+            ("hour", |r| Fact::Long(r.time.hour.into())),
+            ("weekday", |r| Fact::Str(r.time.weekday.name())),
         ]),
     ),
 ];
@@ -1990,6 +2117,20 @@ const CONTEXT_LEAVES: usize = {
     leaves
 };
 
+/// The leaves in `reads`, in [`CONTEXT`] order.
+fn leaves_in(reads: ContextReads) -> Vec<Leaf> {
+    CONTEXT
+        .iter()
+        .flat_map(|(_, attribute)| match attribute {
+            Attribute::Record(fields) => fields.iter().map(|(_, leaf)| *leaf).collect(),
+            Attribute::Value(leaf) => vec![*leaf],
+        })
+        .enumerate()
+        .filter(|&(i, _)| reads.has(i))
+        .map(|(_, leaf)| leaf)
+        .collect()
+}
+
 /// The target of a call that changes no user: absent, with every attribute empty.
 const NO_TARGET: Target<'static> = Target {
     email: "",
@@ -2003,14 +2144,6 @@ const NO_TARGET: Target<'static> = Target {
 
 fn target<'r>(request: &'r Request<'_>) -> &'r Target<'r> {
     request.target.as_ref().unwrap_or(&NO_TARGET)
-}
-
-fn string(value: &str) -> RestrictedExpression {
-    RestrictedExpression::new_string(value.to_owned())
-}
-
-fn strings(values: &[String]) -> RestrictedExpression {
-    RestrictedExpression::new_set(values.iter().map(|v| string(v)))
 }
 
 /// The Cedar request for one call, its context holding the attributes in `reads`. The
@@ -2060,7 +2193,7 @@ fn context_pairs_reading(
         match attribute {
             Attribute::Value(value) => {
                 if reads.has(leaf) {
-                    pairs.push(((*name).to_owned(), value(request)));
+                    pairs.push(((*name).to_owned(), value(request).expression()));
                 }
                 leaf += 1;
             }
@@ -2068,7 +2201,7 @@ fn context_pairs_reading(
                 let mut record = Vec::new();
                 for (field, value) in *fields {
                     if reads.has(leaf) {
-                        record.push(((*field).to_owned(), value(request)));
+                        record.push(((*field).to_owned(), value(request).expression()));
                     }
                     leaf += 1;
                 }
@@ -3135,6 +3268,61 @@ when = "context.time.hour + 9223372036854775807 > 0"
     }
 
     #[test]
+    fn remembered_decisions_are_the_ones_cedar_gives() {
+        let member_of = groups();
+        let requests = slice_requests(&member_of);
+        for source in SLICE_SOURCES {
+            let policy = Policy::parse(source).unwrap_or_else(|e| panic!("{e}\n{source}"));
+            for request in &requests {
+                policy.decide(request);
+            }
+            // Every call is remembered now, each as the whole policy decides it: calls
+            // that differ in a fact some rule reads never share a memo entry.
+            for request in &requests {
+                assert_eq!(
+                    policy.remembered(request),
+                    Some(decide_whole(&policy, request)),
+                    "{request:?}\n{source}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_call_with_a_new_fact_is_not_answered_from_memory() {
+        let policy = Policy::default_policy();
+        let owner = owner_call(HostFunction::UnlockAccount);
+        assert!(policy.remembered(&owner).is_none());
+        assert_eq!(policy.decide(&owner).kind(), DecisionKind::Allow);
+        assert_eq!(
+            policy.remembered(&owner).map(|d| d.kind()),
+            Some(DecisionKind::Allow)
+        );
+        // Another owner with the same facts: the default policy reads no email.
+        let mut other = owner_call(HostFunction::UnlockAccount);
+        other.requester.email = "pat@acme.test";
+        if let Some(target) = &mut other.target {
+            target.email = "pat@acme.test";
+        }
+        assert_eq!(
+            policy.remembered(&other).map(|d| d.kind()),
+            Some(DecisionKind::Allow)
+        );
+        // A privileged target is a fact the policy reads: decided afresh, and denied.
+        let mut privileged = owner_call(HostFunction::UnlockAccount);
+        if let Some(target) = &mut privileged.target {
+            target.privileged = true;
+        }
+        assert!(policy.remembered(&privileged).is_none());
+        assert_eq!(policy.decide(&privileged).kind(), DecisionKind::Deny);
+        // So is another tenant, and a copy of the policy remembers nothing.
+        let mut elsewhere = owner_call(HostFunction::UnlockAccount);
+        elsewhere.tenant = "globex";
+        assert!(policy.remembered(&elsewhere).is_none());
+        assert!(policy.clone().remembered(&owner).is_none());
+    }
+
+    #[test]
     fn a_slice_holds_only_the_rules_covering_its_function() {
         let policy = Policy::default_policy();
         let names = |function| -> Vec<&str> {
@@ -3308,7 +3496,8 @@ when = "context.time.hour + 9223372036854775807 > 0"
         println!("decide: {per:?} per call; parse default policy: {parse:?}");
     }
 
-    /// The default policy's typical decisions, timed one by one. Run with
+    /// The default policy's typical decisions, timed one by one, evaluated by Cedar and
+    /// remembered. Run with
     /// `cargo test --release -p capdesk --lib policy -- --ignored --nocapture`.
     #[test]
     #[ignore]
@@ -3338,24 +3527,30 @@ when = "context.time.hour + 9223372036854775807 > 0"
                 std::hint::black_box(policy.decide(std::hint::black_box(request)));
             }
         }
-        for (name, request, kind) in cases {
-            assert_eq!(policy.decide(request).kind(), kind, "{name}");
-            // The machine may be busy: the fastest of several batches, and the median.
+        // The machine may be busy: the fastest of several batches, and the median.
+        let time = |decide: &dyn Fn()| {
             let mut batches: Vec<Duration> = (0..25)
                 .map(|_| {
                     let start = std::time::Instant::now();
                     for _ in 0..n / 25 {
-                        std::hint::black_box(policy.decide(std::hint::black_box(request)));
+                        decide();
                     }
                     start.elapsed() / (n / 25)
                 })
                 .collect();
             batches.sort();
-            println!(
-                "{name}: {:?} per decision (median {:?})",
-                batches[0],
-                batches[batches.len() / 2]
-            );
+            (batches[0], batches[batches.len() / 2])
+        };
+        for (name, request, kind) in cases {
+            assert_eq!(policy.decide(request).kind(), kind, "{name}");
+            let (fastest, median) = time(&|| {
+                std::hint::black_box(policy.decide_here(std::hint::black_box(request)));
+            });
+            println!("{name}: evaluated {fastest:?} per decision (median {median:?})");
+            let (fastest, median) = time(&|| {
+                std::hint::black_box(policy.decide(std::hint::black_box(request)));
+            });
+            println!("{name}: remembered {fastest:?} per decision (median {median:?})");
         }
     }
 }
