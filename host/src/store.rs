@@ -196,7 +196,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // The writer's checkpoint thread copies the log back (see `store::writer`);
+            // left on, every commit here would copy the whole log behind the write turn.
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)

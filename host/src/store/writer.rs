@@ -200,10 +200,25 @@ fn serve(
 /// log grows to about a thousand pages, SQLite's own default, before it is copied back.
 const COMMITS_PER_CHECKPOINT: u32 = 100;
 
+/// How long the write-ahead log may grow before a checkpoint starts it over. (Small in
+/// tests, so that one can reach it quickly.)
+const LOG_LIMIT_BYTES: i64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
+
 /// A thread with a connection of its own that copies the write-ahead log back into the
 /// database file (a passive checkpoint, which never blocks the writer) after every
 /// [`COMMITS_PER_CHECKPOINT`] commits. Left to the writer, the copy and its fsync
 /// stalled every write queued behind it.
+///
+/// SQLite starts the log over only when a write begins after a checkpoint copied all
+/// of it and while no reader still reads from it. On a busy server some reader always
+/// does, so passive checkpoints alone let the log grow without end (by about 180 KiB a
+/// ticket). Past [`LOG_LIMIT_BYTES`] the thread therefore takes the process's write
+/// turn and runs a `RESTART` checkpoint: it copies what is left, waits for readers to
+/// move off the log, and makes the next write start the log over from its beginning.
+/// Passive checkpoints have copied nearly everything by then, so the writer waits
+/// about as long as an fsync; holding the turn keeps it queued in memory meanwhile
+/// instead of in SQLite's busy handler. The file keeps its size and is written over,
+/// which is cheaper than growing it again (`TRUNCATE` measured slower).
 struct Checkpointer {
     wake: mpsc::SyncSender<()>,
     thread: std::thread::JoinHandle<()>,
@@ -216,13 +231,19 @@ impl Checkpointer {
             .with_context(|| format!("opening the database {} for checkpoints", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         let (wake, woken) = mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("capdesk-checkpoint".into())
             .spawn(move || {
                 while woken.recv().is_ok() {
                     // A failed checkpoint leaves the log longer; the next one retries.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    let frames = conn
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+                    if frames.is_ok_and(|frames| frames * page_size >= LOG_LIMIT_BYTES) {
+                        let _turn = GATE.blocking_lock();
+                        let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                    }
                 }
             })
             .context("starting the database checkpoint thread")?;
@@ -370,6 +391,51 @@ mod tests {
         store.close().await;
         let after = store.writer().write(job("after".into(), false)).await;
         assert!(after.unwrap_err().to_string().contains("stopped"));
+    }
+
+    #[tokio::test]
+    async fn the_log_stays_bounded_while_readers_are_always_at_work() {
+        let (dir, store) = store().await;
+        let path = dir.path().join("w.db");
+        // Two readers taking turns without pause: one of them always holds a snapshot.
+        let reading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let conn = rusqlite::Connection::open(&path).unwrap();
+                let reading = reading.clone();
+                std::thread::spawn(move || {
+                    let mut reads = 0u64;
+                    while reading.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _: i64 = conn
+                            .query_row("SELECT count(*) FROM sandbox_outbox", [], |r| r.get(0))
+                            .unwrap();
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        // Some 12 MiB of log in all, twelve times the limit in tests.
+        let text = "x".repeat(2000);
+        for i in 0..3000 {
+            store
+                .writer()
+                .write(job(format!("{i:04}{text}"), false))
+                .await
+                .unwrap();
+        }
+        reading.store(false, std::sync::atomic::Ordering::Relaxed);
+        for reader in readers {
+            assert!(reader.join().unwrap() > 0);
+        }
+        let log = std::fs::metadata(dir.path().join("w.db-wal")).map_or(0, |m| m.len());
+        assert!(
+            log < 4 * super::LOG_LIMIT_BYTES as u64,
+            "the log grew to {log} bytes; its limit is {}",
+            super::LOG_LIMIT_BYTES
+        );
+        assert_eq!(outbox(&store).await.len(), 3000);
+        store.close().await;
     }
 
     #[tokio::test]
