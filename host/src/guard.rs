@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::capability::{Capability, HostFunction};
 use crate::connectors::{
@@ -197,6 +197,24 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
         .unwrap_or_else(|e| format!("{{\"unserializable\":{:?}}}", e.to_string()))
 }
 
+/// A call's arguments as the journal records them: a JSON object of the named values,
+/// in order, written directly; the same text `json!({..}).to_string()` gives (replays
+/// compare it with what was recorded), without building a `serde_json::Value`.
+macro_rules! call_args {
+    ($($key:literal : $value:expr),+ $(,)?) => {{
+        let mut text = String::from("{");
+        $(
+            if text.len() > 1 {
+                text.push(',');
+            }
+            text.push_str(concat!("\"", $key, "\":"));
+            text.push_str(&to_json(&$value));
+        )+
+        text.push('}');
+        text
+    }};
+}
+
 /// The journaled result of a call that failed.
 pub fn failure_result(failure: &Failure) -> String {
     to_json(&Recorded::<()>::Error(failure))
@@ -328,14 +346,13 @@ impl Guard {
     async fn read<T, F>(
         &mut self,
         function: HostFunction,
-        args: Value,
+        args: String,
         op: F,
     ) -> Result<T, CallError>
     where
         T: Serialize + DeserializeOwned,
         F: Future<Output = Result<T, Failure>>,
     {
-        let args = args.to_string();
         if let Some(entry) = self.journal.next_recorded() {
             return match self.replay(entry, function, &args)? {
                 Replay::Result(r) => r,
@@ -361,7 +378,7 @@ impl Guard {
     async fn act<T, F>(
         &mut self,
         function: HostFunction,
-        args: Value,
+        args: String,
         facts: Facts<'_>,
         shadow: impl FnOnce(Option<&DirectoryUser>) -> T,
         op: F,
@@ -370,7 +387,6 @@ impl Guard {
         T: Serialize + DeserializeOwned,
         F: Future<Output = Result<T, Failure>>,
     {
-        let args = args.to_string();
         if let Some(entry) = self.journal.next_recorded() {
             return match self.replay(entry, function, &args)? {
                 Replay::Result(r) => r,
@@ -541,18 +557,33 @@ impl Guard {
         facts: &Facts<'_>,
         target: Option<&DirectoryUser>,
     ) -> Verdict {
-        let call = PolicyCall {
-            scope: self.scope.clone(),
-            verified: self.scope.ticket.details.requester_verified || self.challenge_passed,
+        let verified = self.scope.ticket.details.requester_verified || self.challenge_passed;
+        // Facts decided before are answered here, on the fiber; evaluating needs a stack.
+        let remembered = self.scope.policy.remembered(&policy_request(
+            &self.scope,
+            verified,
             function,
-            target: target.cloned(),
-            group: facts.group.map(str::to_string),
-            license: facts.license.map(str::to_string),
-            mailbox: facts.mailbox.map(str::to_string),
-            right: facts.right.map(str::to_string),
-            recipient: facts.recipient.map(str::to_string),
+            target,
+            facts,
+        ));
+        let decision = match remembered {
+            Some(decision) => decision,
+            None => {
+                PolicyCall {
+                    scope: self.scope.clone(),
+                    verified,
+                    function,
+                    target: target.cloned(),
+                    group: facts.group.map(str::to_string),
+                    license: facts.license.map(str::to_string),
+                    mailbox: facts.mailbox.map(str::to_string),
+                    right: facts.right.map(str::to_string),
+                    recipient: facts.recipient.map(str::to_string),
+                }
+                .decide()
+                .await
+            }
         };
-        let decision = call.decide().await;
         let summary = || describe_call(function, args);
         let ask = |rule: String, approvers| {
             Box::new(ApprovalNeeded {
@@ -678,7 +709,7 @@ impl Guard {
 
     pub async fn find_user(&mut self, email: &str) -> Result<DirectoryUser, CallError> {
         let idp = self.connectors.idp.clone();
-        self.read(HostFunction::FindUser, json!({ "email": email }), async {
+        self.read(HostFunction::FindUser, call_args!("email": email), async {
             Ok(idp.find_user(email).await?)
         })
         .await
@@ -690,7 +721,7 @@ impl Guard {
     /// checks it and records the outcome, which this call returns when replayed.
     pub async fn verify_identity(&mut self, email: &str) -> Result<String, CallError> {
         let function = HostFunction::VerifyIdentity;
-        let args = json!({ "email": email }).to_string();
+        let args = call_args!("email": email);
         let code = one_time_code();
         let ticket = &self.scope.ticket;
         let code_hash = challenge_hash(&ticket.id, &code);
@@ -756,7 +787,7 @@ impl Guard {
         let idp = self.connectors.idp.clone();
         self.act(
             HostFunction::UnlockAccount,
-            json!({ "email": email }),
+            call_args!("email": email),
             Facts::target(email),
             |u| changed(u.is_some_and(|u| u.locked)),
             async { Ok(idp.unlock_account(email).await?) },
@@ -778,7 +809,7 @@ impl Guard {
         };
         self.act(
             HostFunction::ResetPassword,
-            json!({ "email": email }),
+            call_args!("email": email),
             Facts::target(email),
             |u| delivery(u.map_or(email.to_string(), |u| u.email.clone())),
             async {
@@ -837,7 +868,7 @@ impl Guard {
         let idp = self.connectors.idp.clone();
         self.act(
             HostFunction::RequireMfaReregistration,
-            json!({ "email": email }),
+            call_args!("email": email),
             Facts::target(email),
             |u| changed(u.is_none_or(|u| !u.mfa_methods.is_empty())),
             async { Ok(idp.require_mfa_reregistration(email).await?) },
@@ -849,7 +880,7 @@ impl Guard {
         let idp = self.connectors.idp.clone();
         self.act(
             HostFunction::RevokeSessions,
-            json!({ "email": email }),
+            call_args!("email": email),
             Facts::target(email),
             |_| Effect::Changed,
             async { Ok(idp.revoke_sessions(email).await?) },
@@ -865,7 +896,7 @@ impl Guard {
         let idp = self.connectors.idp.clone();
         self.act(
             HostFunction::AddGroupMember,
-            json!({ "group": group, "email": email }),
+            call_args!("group": group, "email": email),
             Facts {
                 group: Some(group),
                 ..Facts::target(email)
@@ -884,7 +915,7 @@ impl Guard {
         let idp = self.connectors.idp.clone();
         self.act(
             HostFunction::RemoveGroupMember,
-            json!({ "group": group, "email": email }),
+            call_args!("group": group, "email": email),
             Facts {
                 group: Some(group),
                 ..Facts::target(email)
@@ -899,7 +930,7 @@ impl Guard {
         let idp = self.connectors.idp.clone();
         self.act(
             HostFunction::AssignLicense,
-            json!({ "email": email, "sku": sku }),
+            call_args!("email": email, "sku": sku),
             Facts {
                 license: Some(sku),
                 ..Facts::target(email)
@@ -914,7 +945,7 @@ impl Guard {
         let idp = self.connectors.idp.clone();
         self.act(
             HostFunction::RemoveLicense,
-            json!({ "email": email, "sku": sku }),
+            call_args!("email": email, "sku": sku),
             Facts {
                 license: Some(sku),
                 ..Facts::target(email)
@@ -934,7 +965,7 @@ impl Guard {
         let idp = self.connectors.idp.clone();
         self.act(
             HostFunction::GrantMailboxAccess,
-            json!({ "mailbox": mailbox, "email": email, "right": right }),
+            call_args!("mailbox": mailbox, "email": email, "right": right),
             Facts {
                 mailbox: Some(mailbox),
                 right: Some(right.name()),
@@ -955,7 +986,7 @@ impl Guard {
         let idp = self.connectors.idp.clone();
         self.act(
             HostFunction::RemoveMailboxAccess,
-            json!({ "mailbox": mailbox, "email": email, "right": right }),
+            call_args!("mailbox": mailbox, "email": email, "right": right),
             Facts {
                 mailbox: Some(mailbox),
                 right: Some(right.name()),
@@ -971,7 +1002,7 @@ impl Guard {
 
     pub async fn get_ticket(&mut self, id: &str) -> Result<TicketRecord, CallError> {
         let psa = self.connectors.psa.clone();
-        self.read(HostFunction::GetTicket, json!({ "id": id }), async {
+        self.read(HostFunction::GetTicket, call_args!("id": id), async {
             Ok(psa.get_ticket(id).await?)
         })
         .await
@@ -988,7 +1019,7 @@ impl Guard {
         let author = format!("capdesk/{}", self.scope.plugin);
         self.act(
             HostFunction::AddNote,
-            json!({ "id": id, "text": text, "visibility": visibility }),
+            call_args!("id": id, "text": text, "visibility": visibility),
             Facts::default(),
             |_| (),
             async { Ok(psa.add_note(id, text, visibility, &author).await?) },
@@ -1000,7 +1031,7 @@ impl Guard {
         let psa = self.connectors.psa.clone();
         self.act(
             HostFunction::SetStatus,
-            json!({ "id": id, "status": status }),
+            call_args!("id": id, "status": status),
             Facts::default(),
             |_| (),
             async { Ok(psa.set_status(id, status).await?) },
@@ -1012,7 +1043,7 @@ impl Guard {
         let psa = self.connectors.psa.clone();
         self.act(
             HostFunction::LinkToParent,
-            json!({ "id": id, "parent": parent }),
+            call_args!("id": id, "parent": parent),
             Facts::default(),
             |_| (),
             async { Ok(psa.link_to_parent(id, parent).await?) },
@@ -1027,7 +1058,7 @@ impl Guard {
         let chat = self.connectors.chat.clone();
         self.act(
             HostFunction::ChatSend,
-            json!({ "to": to, "text": text }),
+            call_args!("to": to, "text": text),
             Facts {
                 recipient: Some(to),
                 ..Facts::default()
@@ -1049,7 +1080,7 @@ impl Guard {
     ) -> Result<String, CallError> {
         check_text(question)?;
         let function = HostFunction::ChatAsk;
-        let args = json!({ "to": to, "question": question, "choices": choices });
+        let args = call_args!("to": to, "question": question, "choices": choices);
         let chat = self.connectors.chat.clone();
         // The run's label routes a chat's answer buttons back to it.
         let run = self
@@ -1061,7 +1092,6 @@ impl Guard {
             chat.ask(to, question, choices, &run).await?;
             Ok(String::new())
         };
-        let args = args.to_string();
         if let Some(entry) = self.journal.next_recorded() {
             match self.replay(entry, function, &args)? {
                 // The answer, recorded when it came.
@@ -1098,11 +1128,53 @@ impl Guard {
     }
 }
 
+/// A side-effecting call as the policy sees it, borrowed from the guard: what
+/// [`Policy::remembered`](policy::Policy::remembered) looks up on the run's fiber.
+fn policy_request<'a>(
+    scope: &'a RunScope,
+    verified: bool,
+    function: HostFunction,
+    target: Option<&'a DirectoryUser>,
+    facts: &Facts<'a>,
+) -> policy::Request<'a> {
+    let t = &scope.ticket;
+    policy::Request {
+        tenant: &scope.tenant,
+        plugin: &scope.plugin,
+        function,
+        category: &scope.category,
+        ticket: policy::TicketFacts {
+            id: &t.id,
+            channel: &t.details.channel,
+            subject: &t.details.subject,
+        },
+        requester: policy::Requester {
+            email: &t.details.requester.email,
+            verified,
+        },
+        target: target.map(|u| policy::Target {
+            email: &u.email,
+            privileged: u.privileged,
+            enabled: u.enabled,
+            department: u.department.as_deref().unwrap_or(""),
+            manager: u.manager.as_deref().unwrap_or(""),
+            groups: &u.groups,
+            licenses: &u.licenses,
+        }),
+        group: facts.group,
+        license: facts.license,
+        mailbox: facts.mailbox,
+        right: facts.right,
+        recipient: facts.recipient,
+        time: policy::CallTime::now(),
+    }
+}
+
 /// A side-effecting call as the policy sees it, owned so that the decision can run as
 /// its own task. Host calls execute on the run's wasmtime fiber, whose stack Cedar's
 /// stack-depth check cannot see (it would report none left); a task runs on a thread's
 /// own stack, and costs a task switch instead of a fresh stack per decision. A
-/// decision the policy remembers needs neither.
+/// decision the policy remembers needs neither (see [`Guard::verdict`]).
 struct PolicyCall {
     scope: Arc<RunScope>,
     /// The channel verified the requester, or they passed an identity challenge.
@@ -1118,10 +1190,6 @@ struct PolicyCall {
 
 impl PolicyCall {
     async fn decide(self) -> Decision {
-        // Facts decided before are answered here, on the fiber; evaluating needs a stack.
-        if let Some(decision) = self.scope.policy.remembered(&self.request()) {
-            return decision;
-        }
         let decided = tokio::task::spawn(async move { self.scope.policy.decide(&self.request()) });
         decided.await.unwrap_or_else(|e| Decision::Deny {
             rule: None,
@@ -1130,37 +1198,21 @@ impl PolicyCall {
     }
 
     fn request(&self) -> policy::Request<'_> {
-        let t = &self.scope.ticket;
-        policy::Request {
-            tenant: &self.scope.tenant,
-            plugin: &self.scope.plugin,
-            function: self.function,
-            category: &self.scope.category,
-            ticket: policy::TicketFacts {
-                id: &t.id,
-                channel: &t.details.channel,
-                subject: &t.details.subject,
-            },
-            requester: policy::Requester {
-                email: &t.details.requester.email,
-                verified: self.verified,
-            },
-            target: self.target.as_ref().map(|u| policy::Target {
-                email: &u.email,
-                privileged: u.privileged,
-                enabled: u.enabled,
-                department: u.department.as_deref().unwrap_or(""),
-                manager: u.manager.as_deref().unwrap_or(""),
-                groups: &u.groups,
-                licenses: &u.licenses,
-            }),
+        let facts = Facts {
+            target: None,
             group: self.group.as_deref(),
             license: self.license.as_deref(),
             mailbox: self.mailbox.as_deref(),
             right: self.right.as_deref(),
             recipient: self.recipient.as_deref(),
-            time: policy::CallTime::now(),
-        }
+        };
+        policy_request(
+            &self.scope,
+            self.verified,
+            self.function,
+            self.target.as_ref(),
+            &facts,
+        )
     }
 }
 
@@ -1592,7 +1644,7 @@ mod tests {
             state: "intent".into(),
             at: String::new(),
         };
-        let args = json!({ "email": ANN }).to_string();
+        let args = serde_json::json!({ "email": ANN }).to_string();
 
         // Unlocking twice leaves the account as once: it is repeated.
         let mut g = Guard::new(
@@ -1615,6 +1667,37 @@ mod tests {
             "{err}"
         );
         assert!(s.sandbox.outbox().await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn call_arguments_are_recorded_as_json_would_write_them() {
+        // Replays compare these texts with the ones recorded by earlier versions, which
+        // wrote `json!({..}).to_string()`.
+        let choices = vec!["Yes, \"now\"".to_string(), "später \\ 🙂".to_string()];
+        let text = "line one\nline two\t\u{1}";
+        assert_eq!(
+            call_args!("to": "ann@acme.test", "question": text, "choices": choices),
+            serde_json::json!({ "to": "ann@acme.test", "question": text, "choices": choices })
+                .to_string()
+        );
+        assert_eq!(
+            call_args!("id": "T-1", "status": TicketStatus::InProgress, "visibility": Visibility::Public),
+            serde_json::json!({
+                "id": "T-1",
+                "status": TicketStatus::InProgress,
+                "visibility": Visibility::Public
+            })
+            .to_string()
+        );
+        assert_eq!(
+            call_args!("mailbox": "shared@acme.test", "email": "ann@acme.test", "right": MailboxRight::FullAccess),
+            serde_json::json!({
+                "mailbox": "shared@acme.test",
+                "email": "ann@acme.test",
+                "right": MailboxRight::FullAccess
+            })
+            .to_string()
+        );
     }
 
     #[tokio::test]

@@ -699,7 +699,7 @@ impl Policy {
     /// Calls that differ in nothing else are decided alike, because a rule's `when`
     /// sees only that context (see [`Slice`]).
     fn memo_key(&self, request: &Request<'_>) -> Vec<u8> {
-        let mut key = Vec::with_capacity(64);
+        let mut key = Vec::with_capacity(128);
         key.push(request.function as u8);
         Fact::Str(request.plugin).encode(&mut key);
         Fact::Str(request.tenant).encode(&mut key);
