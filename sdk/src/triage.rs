@@ -175,6 +175,21 @@ pub(crate) fn up_to(s: &str, byte: u8) -> &str {
     }
 }
 
+/// The words of normalized, space-padded text (as [`normalize`] writes it), each with
+/// the byte offset where it starts.
+pub(crate) fn words_at(normalized: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut at = 1;
+    std::iter::from_fn(move || {
+        if at >= normalized.len() {
+            return None;
+        }
+        let word = up_to(&normalized[at..], b' ');
+        let found = (at, word);
+        at += word.len() + 1;
+        Some(found)
+    })
+}
+
 /// Where the words of a text are, found by the word without a scan: a hash table keyed
 /// by a word's first byte, last byte and length, which cost nothing to read off a word
 /// of a phrase or pattern that is being scanned anyway. Words that share the key come
@@ -265,11 +280,8 @@ impl Signals {
     pub fn from_text(text: &str) -> Signals {
         let text = normalize(text);
         let mut starts = WordTable::with_capacity(text.bytes().filter(|&b| b == b' ').count());
-        let mut at = 1;
-        while at < text.len() {
-            let word = up_to(&text[at..], b' ');
+        for (at, word) in words_at(&text) {
             starts.insert(word, at);
-            at += word.len() + 1;
         }
         Signals {
             text,

@@ -20,7 +20,7 @@
 //! letters or more).
 
 use crate::Ticket;
-use crate::triage::{WordTable, normalize_into, up_to};
+use crate::triage::{WordTable, normalize_into, up_to, words_at};
 
 /// No ticket's wording makes a playbook certain: a technician's look stays possible.
 pub const MAX_CONFIDENCE: f32 = 0.95;
@@ -84,9 +84,7 @@ impl Wording {
         let mut words = Vec::with_capacity(spaces);
         let mut index = WordTable::with_capacity(spaces);
         let mut body_from = 0;
-        let mut at = 1;
-        while at < text.len() {
-            let token = up_to(&text[at..], b' ');
+        for (at, token) in words_at(&text) {
             let (quotes, word) = unquoted(token);
             if !word.is_empty() {
                 let slip = slip_of(word);
@@ -104,7 +102,6 @@ impl Wording {
             if at < subject_end {
                 body_from = words.len();
             }
-            at += token.len() + 1;
         }
         Wording {
             text,

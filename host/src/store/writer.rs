@@ -211,7 +211,7 @@ const LOG_LIMIT_BYTES: i64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
 ///
 /// SQLite starts the log over only when a write begins after a checkpoint copied all
 /// of it and while no reader still reads from it. On a busy server some reader always
-/// does, so passive checkpoints alone let the log grow without end (by about 180 KiB a
+/// does, so passive checkpoints alone let the log grow without end (by over 100 KiB a
 /// ticket). Past [`LOG_LIMIT_BYTES`] the thread therefore takes the process's write
 /// turn and runs a `RESTART` checkpoint: it copies what is left, waits for readers to
 /// move off the log, and makes the next write start the log over from its beginning.
