@@ -415,7 +415,7 @@ mod tests {
                 })
             })
             .collect();
-        // Some 12 MiB of log in all, twelve times the limit in tests.
+        // Some 6 MiB of rows in all, six times the limit in tests.
         let text = "x".repeat(2000);
         for i in 0..3000 {
             store
@@ -428,9 +428,12 @@ mod tests {
         for reader in readers {
             assert!(reader.join().unwrap() > 0);
         }
+        // The file keeps its largest size: the limit plus whatever the writer committed
+        // while the checkpoint thread was busy, which on a loaded machine has reached
+        // 4 to 10 MiB here. Without the restart it holds everything: 61 MiB.
         let log = std::fs::metadata(dir.path().join("w.db-wal")).map_or(0, |m| m.len());
         assert!(
-            log < 4 * super::LOG_LIMIT_BYTES as u64,
+            log < 16 * super::LOG_LIMIT_BYTES as u64,
             "the log grew to {log} bytes; its limit is {}",
             super::LOG_LIMIT_BYTES
         );
