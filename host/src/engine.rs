@@ -1375,16 +1375,17 @@ impl Desk {
         to_requester: Option<&str>,
         journal: &mut Journal,
     ) {
-        let mut host = |function: &str, args: serde_json::Value, result: serde_json::Value| {
-            journal.record(
-                function,
-                None,
-                args.to_string(),
-                "host".into(),
-                result.to_string(),
-                CallState::Done,
-            );
-        };
+        let mut host =
+            |function: &'static str, args: serde_json::Value, result: serde_json::Value| {
+                journal.record(
+                    function,
+                    None,
+                    args.to_string(),
+                    "host".into(),
+                    result.to_string(),
+                    CallState::Done,
+                );
+            };
         let psa = &connectors.psa;
         let r = psa
             .add_note(&ticket.id, internal_note, Visibility::Internal, "capdesk")

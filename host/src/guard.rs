@@ -305,7 +305,10 @@ pub struct GuardReport {
 /// stderr and waits to be killed. Compiled to nothing without the `failpoints` feature.
 macro_rules! crash_point {
     ($name:literal) => {
-        fail::fail_point!($name, |_| crate::failpoints::hold($name))
+        #[cfg(feature = "failpoints")]
+        if crate::failpoints::armed() {
+            fail::fail_point!($name, |_| crate::failpoints::hold($name))
+        }
     };
 }
 
@@ -487,19 +490,24 @@ impl Guard {
         T: Serialize,
         F: Future<Output = Result<T, Failure>>,
     {
-        let entry = |seq, result: String, state| NewJournalEntry {
+        let entry = |seq, args, decision, result, state| NewJournalEntry {
             seq,
-            function: function.name().to_string(),
-            capability: Some(function.capability().name().to_string()),
-            args: args.clone(),
-            decision: decision.clone(),
+            function: function.name(),
+            capability: Some(function.capability().name()),
+            args,
+            decision,
             result,
             state,
         };
         let seq = match seq {
             Some(seq) => {
-                self.journal
-                    .update(entry(seq, "null".into(), CallState::Intent));
+                self.journal.update(entry(
+                    seq,
+                    args.clone(),
+                    decision.clone(),
+                    "null".into(),
+                    CallState::Intent,
+                ));
                 seq
             }
             None => self.journal.record(
@@ -520,8 +528,13 @@ impl Guard {
         crash_point!("capdesk-after-intent");
         let result = op.await;
         crash_point!("capdesk-after-connector");
-        self.journal
-            .update(entry(seq, recorded(&result), CallState::Done));
+        self.journal.update(entry(
+            seq,
+            args,
+            decision,
+            recorded(&result),
+            CallState::Done,
+        ));
         Ok(result?)
     }
 
@@ -1472,8 +1485,8 @@ mod tests {
             .values()
             .map(|e| JournalEntry {
                 seq: e.seq,
-                function: e.function.clone(),
-                capability: e.capability.clone(),
+                function: e.function.to_string(),
+                capability: e.capability.map(str::to_string),
                 args: e.args.clone(),
                 decision: e.decision.clone(),
                 result: e.result.clone(),

@@ -77,8 +77,8 @@ impl JournalEntry {
 #[derive(Debug, Clone, Serialize)]
 pub struct NewJournalEntry {
     pub seq: i64,
-    pub function: String,
-    pub capability: Option<String>,
+    pub function: &'static str,
+    pub capability: Option<&'static str>,
     pub args: String,
     pub decision: String,
     pub result: String,
@@ -152,8 +152,8 @@ impl Journal {
     /// Add an entry at the next sequence number (written with the next write).
     pub fn record(
         &mut self,
-        function: &str,
-        capability: Option<&str>,
+        function: &'static str,
+        capability: Option<&'static str>,
         args: String,
         decision: String,
         result: String,
@@ -163,8 +163,8 @@ impl Journal {
         self.next_seq += 1;
         self.pending.push(NewJournalEntry {
             seq,
-            function: function.to_string(),
-            capability: capability.map(str::to_string),
+            function,
+            capability,
             args,
             decision,
             result,

@@ -18,7 +18,8 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     // Test builds stop at the crash points the FAILPOINTS variable names.
-    let _failpoints = fail::FailScenario::setup();
+    #[cfg(feature = "failpoints")]
+    let _failpoints = capdesk::failpoints::setup();
     let cli = capdesk::cli::Cli::parse();
     match capdesk::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -674,8 +674,7 @@ impl Policy {
 
     /// Decides one call: deny beats ask beats allow, and a call no rule allows is denied.
     pub fn decide(&self, request: &Request<'_>) -> Decision {
-        let key = self.memo_key(request);
-        if let Some(decision) = self.memo.get(&key) {
+        if let Some(decision) = self.remembered(request) {
             return decision;
         }
         // Cedar refuses to evaluate when `stacker` says the stack is nearly used up. On
@@ -683,6 +682,8 @@ impl Policy {
         // the stack ends and reports none left, so evaluate on a stack it knows.
         let decision =
             stacker::maybe_grow(POLICY_RED_ZONE, POLICY_STACK, || self.decide_here(request));
+        let mut key = Vec::new();
+        self.memo_key(request, &mut key);
         self.memo.insert(key, decision.clone());
         decision
     }
@@ -691,24 +692,30 @@ impl Policy {
     /// before, without evaluating anything: a look-up that needs no large stack, so a
     /// host call can make it on the run's fiber and leave it only when this is `None`.
     pub fn remembered(&self, request: &Request<'_>) -> Option<Decision> {
-        self.memo.get(&self.memo_key(request))
+        thread_local! {
+            // The key of a look-up, reused: most calls are answered here.
+            static KEY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        KEY.with_borrow_mut(|key| {
+            key.clear();
+            self.memo_key(request, key);
+            self.memo.get(key)
+        })
     }
 
-    /// Everything a decision on `request` depends on: the function, the principal and
-    /// resource (plugin and tenant), and the context leaves its slice's rules read.
-    /// Calls that differ in nothing else are decided alike, because a rule's `when`
-    /// sees only that context (see [`Slice`]).
-    fn memo_key(&self, request: &Request<'_>) -> Vec<u8> {
-        let mut key = Vec::with_capacity(128);
+    /// Writes into `key` everything a decision on `request` depends on: the function,
+    /// the principal and resource (plugin and tenant), and the context leaves its
+    /// slice's rules read. Calls that differ in nothing else are decided alike, because
+    /// a rule's `when` sees only that context (see [`Slice`]).
+    fn memo_key(&self, request: &Request<'_>, key: &mut Vec<u8>) {
         key.push(request.function as u8);
-        Fact::Str(request.plugin).encode(&mut key);
-        Fact::Str(request.tenant).encode(&mut key);
+        Fact::Str(request.plugin).encode(key);
+        Fact::Str(request.tenant).encode(key);
         if let Some(slice) = self.slices.get(&request.function) {
             for leaf in &slice.read_leaves {
-                leaf(request).encode(&mut key);
+                leaf(request).encode(key);
             }
         }
-        key
     }
 
     /// Decides with the function's [`Slice`]: the rules covering it, by line, the first
@@ -1782,7 +1789,7 @@ const MEMO_CAPACITY: usize = 4096;
 /// and the category), and one that reads something unbounded (a ticket id, a target's
 /// email) only fills the memo, which is then emptied. A copy of a policy starts empty.
 #[derive(Default)]
-struct Memo(Mutex<HashMap<Vec<u8>, Decision>>);
+struct Memo(Mutex<HashMap<Vec<u8>, Decision, foldhash::fast::RandomState>>);
 
 impl Memo {
     fn get(&self, key: &[u8]) -> Option<Decision> {
@@ -1797,7 +1804,9 @@ impl Memo {
         memo.insert(key, decision);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Decision>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Decision, foldhash::fast::RandomState>> {
         // A panic while holding the lock leaves a map of whole entries.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }

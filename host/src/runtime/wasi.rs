@@ -106,8 +106,16 @@ impl HostMonotonicClock for RunClock {
 /// Bytes of a crashing guest's stderr kept for the escalation reason.
 pub const STDERR_CAPTURE: usize = 4096;
 
-/// The inert WASI state of one store.
+/// The inert WASI state of one store, built the first time the guest calls a WASI
+/// function: most runs never do (a plugin that neither prints nor panics), and building
+/// it was a tenth of instantiating one.
 pub struct InertWasi {
+    seed: u64,
+    start_unix: Duration,
+    started: Option<Box<StartedWasi>>,
+}
+
+struct StartedWasi {
     ctx: WasiCtx,
     table: ResourceTable,
     stderr: MemoryOutputPipe,
@@ -116,6 +124,37 @@ pub struct InertWasi {
 impl InertWasi {
     /// `seed` seeds the random generators; `start_unix` is the run's start time.
     pub fn new(seed: u64, start_unix: Duration) -> InertWasi {
+        InertWasi {
+            seed,
+            start_unix,
+            started: None,
+        }
+    }
+
+    /// What the guest wrote to stderr (a panic message, for example), lossily decoded.
+    pub fn stderr(&self) -> String {
+        match &self.started {
+            Some(wasi) => String::from_utf8_lossy(&wasi.stderr.contents())
+                .trim()
+                .to_string(),
+            None => String::new(),
+        }
+    }
+
+    pub fn view(&mut self) -> WasiCtxView<'_> {
+        let (seed, start_unix) = (self.seed, self.start_unix);
+        let wasi = self
+            .started
+            .get_or_insert_with(|| Box::new(StartedWasi::new(seed, start_unix)));
+        WasiCtxView {
+            ctx: &mut wasi.ctx,
+            table: &mut wasi.table,
+        }
+    }
+}
+
+impl StartedWasi {
+    fn new(seed: u64, start_unix: Duration) -> StartedWasi {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let ctx = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -131,24 +170,10 @@ impl InertWasi {
                 ticks: Default::default(),
             })
             .build();
-        InertWasi {
+        StartedWasi {
             ctx,
             table: ResourceTable::new(),
             stderr,
-        }
-    }
-
-    /// What the guest wrote to stderr (a panic message, for example), lossily decoded.
-    pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
-            .trim()
-            .to_string()
-    }
-
-    pub fn view(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
         }
     }
 }
