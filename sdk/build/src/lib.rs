@@ -4,8 +4,10 @@
 //! fails with the exact command to run.
 //!
 //! Components are built in release mode tuned for playbooks: `opt-level = "s"`, LTO,
-//! one codegen unit, stripped, and a 64 KiB guest stack (the default 1 MiB stack costs
-//! time on every instantiation; see the SDK's performance notes).
+//! one codegen unit, stripped, and a 32 KiB guest stack. The stack is part of the
+//! plugin's linear memory, and every byte of that memory is reset after each run: Rust's
+//! default 1 MiB stack, or even 64 KiB, costs time on every run (see the SDK's
+//! performance notes).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +23,7 @@ const CONFIG: &[&str] = &[
     "profile.release.codegen-units=1",
     "profile.release.strip=true",
     "profile.release.debug=false",
-    "target.wasm32-wasip2.rustflags=[\"-C\", \"link-arg=-zstack-size=65536\"]",
+    "target.wasm32-wasip2.rustflags=[\"-C\", \"link-arg=-zstack-size=32768\"]",
 ];
 
 /// Environment a build script or test inherits from the outer cargo that must not leak
