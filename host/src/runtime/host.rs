@@ -23,7 +23,8 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::capdesk::playbook::types::{
-    Failure as WitFailure, Manifest as WitManifest, Resolution, Ticket as WitTicket,
+    Failure as WitFailure, Manifest as WitManifest, Outcome as WitOutcome, Resolution,
+    Ticket as WitTicket,
 };
 use self::capdesk::playbook::{chat, idp, log, psa, types};
 
