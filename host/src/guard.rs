@@ -1179,7 +1179,12 @@ fn policy_request<'a>(
         mailbox: facts.mailbox,
         right: facts.right,
         recipient: facts.recipient,
-        time: policy::CallTime::now(),
+        // The clock is read only for a policy that looks at it.
+        time: if scope.policy.reads_time(function) {
+            policy::CallTime::now()
+        } else {
+            policy::CallTime::UNREAD
+        },
     }
 }
 

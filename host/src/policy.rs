@@ -204,7 +204,8 @@ pub struct Request<'a> {
     pub right: Option<&'a str>,
     /// Who a chat message or question goes to.
     pub recipient: Option<&'a str>,
-    /// When the call happens (UTC).
+    /// When the call happens (UTC). A caller may leave it at [`CallTime::UNREAD`] for a
+    /// function whose rules do not read it ([`Policy::reads_time`]).
     pub time: CallTime,
 }
 
@@ -280,6 +281,12 @@ pub struct CallTime {
 }
 
 impl CallTime {
+    /// A time for a request whose policy does not look at it (midnight, a Monday).
+    pub const UNREAD: CallTime = CallTime {
+        hour: 0,
+        weekday: Weekday::Monday,
+    };
+
     pub fn now() -> CallTime {
         CallTime::at(SystemTime::now())
     }
@@ -525,7 +532,7 @@ impl Rule {
 pub struct Policy {
     source: String,
     /// What deciding each side-effecting function needs, prepared once (see [`Slice`]).
-    slices: HashMap<HostFunction, Slice>,
+    slices: HashMap<HostFunction, Slice, foldhash::fast::RandomState>,
     cedar: String,
     rules: Vec<Rule>,
     roles: BTreeMap<String, Vec<ApproverSpec>>,
@@ -686,6 +693,14 @@ impl Policy {
         self.memo_key(request, &mut key);
         self.memo.insert(key, decision.clone());
         decision
+    }
+
+    /// Whether any rule covering `function` reads `context.time`: when none does, a
+    /// caller need not read the clock for the request.
+    pub fn reads_time(&self, function: HostFunction) -> bool {
+        self.slices
+            .get(&function)
+            .is_some_and(|slice| slice.reads.intersects(ContextReads::path(&["time"])))
     }
 
     /// The decision on a call whose facts (those the policy reads) were decided
@@ -1847,7 +1862,10 @@ struct Slice {
 }
 
 /// The slice of every side-effecting function; `policies` holds each rule's policy.
-fn build_slices(rules: &[Rule], policies: &PolicySet) -> HashMap<HostFunction, Slice> {
+fn build_slices(
+    rules: &[Rule],
+    policies: &PolicySet,
+) -> HashMap<HostFunction, Slice, foldhash::fast::RandomState> {
     let reads: Vec<ContextReads> = rules
         .iter()
         .map(|rule| match rule.condition {
@@ -1893,6 +1911,10 @@ impl ContextReads {
 
     fn union(self, other: ContextReads) -> ContextReads {
         ContextReads(self.0 | other.0)
+    }
+
+    fn intersects(self, other: ContextReads) -> bool {
+        self.0 & other.0 != 0
     }
 
     fn has(self, leaf: usize) -> bool {
@@ -2830,6 +2852,29 @@ when = 'principal == Capdesk::Plugin::"group-access" && context.time.hour >= 8 &
         request.time.hour = 9;
         request.plugin = "other";
         assert_eq!(decide(source, &request).rule(), None);
+    }
+
+    #[test]
+    fn only_functions_whose_rules_read_the_time_need_the_clock() {
+        let policy = Policy::parse(
+            r#"
+[[rule]]
+name = "office-hours-groups"
+allow = ["idp.groups"]
+when = 'context.time.hour >= 8'
+
+[[rule]]
+name = "unlock"
+allow = ["idp.unlock-account"]
+when = 'context.requester.verified'
+"#,
+        )
+        .unwrap();
+        assert!(policy.reads_time(HostFunction::AddGroupMember));
+        assert!(policy.reads_time(HostFunction::RemoveGroupMember));
+        assert!(!policy.reads_time(HostFunction::UnlockAccount));
+        assert!(!policy.reads_time(HostFunction::FindUser));
+        assert!(!Policy::default_policy().reads_time(HostFunction::UnlockAccount));
     }
 
     #[test]
