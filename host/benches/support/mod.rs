@@ -286,8 +286,8 @@ pub fn guard() -> Guard {
     Guard::new(scope(), connectors(), Journal::in_memory())
 }
 
-/// The benchmark playbook's component bytes, built for wasm32-wasip2: `bench-playbook`
-/// (std) or `bench-playbook-nostd`.
+/// The component bytes of the test guest `tests/guests/<name>` (`bench-playbook`,
+/// `bench-asks`), built for wasm32-wasip2 the way plugins are.
 pub fn component(name: &str) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let path = capdesk_build::build_crate(&root.join("tests/guests").join(name))
