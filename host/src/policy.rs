@@ -698,9 +698,11 @@ impl Policy {
     /// Whether any rule covering `function` reads `context.time`: when none does, a
     /// caller need not read the clock for the request.
     pub fn reads_time(&self, function: HostFunction) -> bool {
+        // Asked on every side-effecting call: find the leaves under `time` once.
+        static TIME: LazyLock<ContextReads> = LazyLock::new(|| ContextReads::path(&["time"]));
         self.slices
             .get(&function)
-            .is_some_and(|slice| slice.reads.intersects(ContextReads::path(&["time"])))
+            .is_some_and(|slice| slice.reads.intersects(*TIME))
     }
 
     /// The decision on a call whose facts (those the policy reads) were decided
